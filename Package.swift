@@ -1,0 +1,57 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// MARK: - Build settings
+
+/// Release builds drop bounds checks in the numeric kernels (they index raw pointers anyway).
+let fastMath: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "stylize",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "stylize", targets: ["stylize"]),
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "NN", targets: ["NN"]),
+        .library(name: "Models", targets: ["Models"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - System libraries
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+
+        // MARK: - Engine
+        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
+        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: fastMath),
+
+        // MARK: - Models
+        .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: fastMath),
+
+        // MARK: - Command line
+        .target(
+            name: "StylizeCLI",
+            dependencies: [
+                "Tensor", "NN", "Models",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fastMath
+        ),
+        .executableTarget(name: "stylize", dependencies: ["StylizeCLI"]),
+
+        // MARK: - Tests
+        .target(name: "_TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/_TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "_TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "_TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Tensor", "NN", "Models", "_TestSupport"]),
+        .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

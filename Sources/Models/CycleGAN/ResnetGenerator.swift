@@ -1,0 +1,110 @@
+import Foundation
+import NN
+import Tensor
+
+/// Normalisation choices of the reference CycleGAN/pix2pix networks (`--norm`).
+public enum NormalizationKind: String, Sendable, CaseIterable {
+    /// InstanceNorm2d(affine: false) — CycleGAN's default. Convolutions keep their bias.
+    case instance
+    /// BatchNorm2d(affine: true) with running statistics — pix2pix's default. Convolutions drop their bias.
+    case batch
+    /// No normalisation.
+    case none
+
+    /// Whether convolutions followed by this norm carry a bias (the reference's `use_bias`).
+    public var convolutionsUseBias: Bool { self != .batch }
+
+    /// A norm layer for `channels`.
+    public func makeLayer(channels: Int) -> Module {
+        switch self {
+        case .instance: return InstanceNorm2d(channels: channels, affine: false)
+        case .batch: return BatchNorm2d(channels: channels)
+        case .none: return Identity()
+        }
+    }
+}
+
+/// Residual block of the ResNet generator: `x + [pad, conv3×3, norm, ReLU, (dropout), pad, conv3×3, norm](x)`.
+/// Keys: `conv_block.1.*`, `conv_block.5.*` (`conv_block.6.*` with dropout), matching the reference.
+public final class ResnetBlock: Module {
+    public let convolutionBlock: Sequential
+
+    public init(channels: Int, normalization: NormalizationKind, dropout: Bool, generator: RandomGenerator = .shared) {
+        let bias = normalization.convolutionsUseBias
+        var layers: [Module] = [
+            Pad2d(1, mode: .reflect),
+            Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 3, bias: bias, generator: generator),
+            normalization.makeLayer(channels: channels),
+            Activation(.relu),
+        ]
+        if dropout { layers.append(Dropout(probability: 0.5, generator: generator)) }
+        layers += [
+            Pad2d(1, mode: .reflect),
+            Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 3, bias: bias, generator: generator),
+            normalization.makeLayer(channels: channels),
+        ]
+        convolutionBlock = Sequential(layers)
+        super.init()
+        registerModule("conv_block", convolutionBlock)
+    }
+
+    /// `[N, C, H, W] → [N, C, H, W]`.
+    public override func forward(_ input: Tensor) -> Tensor { input + convolutionBlock(input) }
+}
+
+/// The CycleGAN ResNet generator (`resnet_9blocks` / `resnet_6blocks` in junyanz/pytorch-CycleGAN-and-pix2pix):
+/// c7s1-ngf, two stride-2 convs, `blocks` residual blocks at 4·ngf, two stride-2 transposed convs, c7s1-out, tanh.
+///
+/// Input `[N, inputChannels, H, W]` with H and W divisible by 4; output `[N, outputChannels, H, W]` in [−1, 1].
+/// State-dict keys are `model.0` … `model.27` as in the reference, so official checkpoints map one to one.
+public final class ResnetGenerator: Module {
+    public let model: Sequential
+
+    public init(
+        inputChannels: Int = 3, outputChannels: Int = 3, filters: Int = 64, blocks: Int = 9,
+        normalization: NormalizationKind = .instance, dropout: Bool = false, generator: RandomGenerator = .shared
+    ) {
+        let bias = normalization.convolutionsUseBias
+        var layers: [Module] = [
+            Pad2d(3, mode: .reflect),
+            Conv2d(inputChannels: inputChannels, outputChannels: filters, kernelSize: 7, bias: bias, generator: generator),
+            normalization.makeLayer(channels: filters),
+            Activation(.relu),
+        ]
+        for level in 0..<2 {
+            let channels = filters << level
+            layers += [
+                Conv2d(inputChannels: channels, outputChannels: channels * 2, kernelSize: 3, stride: 2, padding: 1,
+                       bias: bias, generator: generator),
+                normalization.makeLayer(channels: channels * 2),
+                Activation(.relu),
+            ]
+        }
+        for _ in 0..<blocks {
+            layers.append(ResnetBlock(channels: filters * 4, normalization: normalization, dropout: dropout, generator: generator))
+        }
+        for level in 0..<2 {
+            let channels = filters << (2 - level)
+            layers += [
+                ConvTranspose2d(inputChannels: channels, outputChannels: channels / 2, kernelSize: 3, stride: 2,
+                                padding: 1, outputPadding: 1, bias: bias, generator: generator),
+                normalization.makeLayer(channels: channels / 2),
+                Activation(.relu),
+            ]
+        }
+        layers += [
+            Pad2d(3, mode: .reflect),
+            Conv2d(inputChannels: filters, outputChannels: outputChannels, kernelSize: 7, generator: generator),
+            Activation(.tanh),
+        ]
+        model = Sequential(layers)
+        super.init()
+        registerModule("model", model)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        precondition(input.rank == 4 && input.shape[2] % 4 == 0 && input.shape[3] % 4 == 0,
+                     "ResnetGenerator needs [N, C, H, W] with sides divisible by 4, got \(input.shape)")
+        return model(input)
+    }
+}

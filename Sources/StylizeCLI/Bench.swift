@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import Models
+import NN
+import Tensor
+
+/// `stylize bench`: engine speed and memory on this machine.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure GEMM, convolution and generator speed and peak memory.",
+        discussion: """
+        Prints medians over repeated runs after a warm-up run:
+          sgemm         OpenBLAS on M=4096 N=256 K=2304 (the GEMM of a 3x3 256->256 conv on 64x64)
+          conv2d        forward and backward (input + weight gradients) of that convolution
+          resnet_9blocks  CycleGAN generator forward (ngf 64, instance norm), batch 1, at each --sizes,
+                        with the process's peak resident memory during those runs
+        """
+    )
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Option(help: "Timed runs per measurement (after one warm-up run).")
+    var repeats = 5
+
+    @Option(parsing: .upToNextOption, help: "Image sides for the generator forward pass.")
+    var sizes: [Int] = [256, 512]
+
+    @Option(help: "Worker threads (default: all cores, or STYLIZE_THREADS).")
+    var threads: Int?
+
+    func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard sizes.allSatisfy({ $0 >= 4 && $0 % 4 == 0 && $0 <= 4096 }) else {
+            throw ValidationError("--sizes must be multiples of 4 between 4 and 4096")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { Parallel.setThreadCount(threads) }
+        let report = BenchmarkSuite(repeats: repeats, sizes: sizes, log: json ? { _ in } : { print($0); fflush(stdout) }).run()
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: report.dictionary, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Models
+import NN
+import Tensor
+
+/// The measurements behind `stylize bench`, kept apart from argument parsing so tests can run them small.
+struct BenchmarkSuite {
+    let repeats: Int
+    let sizes: [Int]
+    let log: (String) -> Void
+
+    struct Report {
+        var dictionary: [String: Any] = [:]
+    }
+
+    /// Median seconds of `repeats` runs of `body` after one warm-up.
+    func median(_ body: () -> Void) -> Double {
+        body()
+        var times: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        times.sort()
+        return times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+    }
+
+    func run() -> Report {
+        var report = Report()
+        report.dictionary["threads"] = Parallel.threadCount
+        report.dictionary["repeats"] = repeats
+        log("stylize bench — \(Parallel.threadCount) threads, median of \(repeats) runs after warm-up")
+
+        // sgemm on the conv's GEMM shape.
+        let (m, n, k) = (4096, 256, 2304)
+        let a = Tensor.randomNormal([m, k]), b = Tensor.randomNormal([k, n]), c = Tensor.zeros([m, n])
+        let gemmSeconds = median {
+            GEMMKernels.multiply(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+        }
+        let gemmFlops = 2.0 * Double(m * n * k)
+        let gemmRate = gemmFlops / gemmSeconds / 1e9
+        report.dictionary["sgemm_gflops"] = gemmRate
+        log(String(format: "sgemm M=4096 N=256 K=2304          %7.1f GFLOP/s  (%.2f ms)", gemmRate, gemmSeconds * 1e3))
+
+        // conv2d 3x3 256->256 on 64x64, padding 1.
+        let input = Tensor.randomNormal([1, 256, 64, 64], requiresGrad: true)
+        let weight = Tensor.randomNormal([256, 256, 3, 3], standardDeviation: 0.02, requiresGrad: true)
+        let forwardSeconds = median { withoutGradient { _ = Tensor.conv2d(input, weight: weight, padding: 1) } }
+        let forwardRate = gemmFlops / forwardSeconds / 1e9
+        let gradient = Tensor.randomNormal([1, 256, 64, 64])
+        let output = Tensor.conv2d(input, weight: weight, padding: 1)
+        let backwardSeconds = median {
+            input.zeroGrad()
+            weight.zeroGrad()
+            output.backward(gradient)
+        }
+        let backwardRate = 2 * gemmFlops / backwardSeconds / 1e9
+        report.dictionary["conv2d_forward_gflops"] = forwardRate
+        report.dictionary["conv2d_forward_fraction_of_sgemm"] = forwardRate / gemmRate
+        report.dictionary["conv2d_backward_gflops"] = backwardRate
+        log(String(format: "conv2d 3x3 256->256 64x64 forward   %7.1f GFLOP/s  (%.2f ms, %.0f%% of sgemm)",
+                   forwardRate, forwardSeconds * 1e3, 100 * forwardRate / gemmRate))
+        log(String(format: "conv2d 3x3 256->256 64x64 backward  %7.1f GFLOP/s  (%.2f ms, input + weight)",
+                   backwardRate, backwardSeconds * 1e3))
+
+        // CycleGAN resnet_9blocks forward.
+        let generator = ResnetGenerator(blocks: 9, generator: RandomGenerator(seed: 1))
+        generator.eval()
+        report.dictionary["resnet_9blocks_parameters"] = generator.parameterCount
+        log("resnet_9blocks (ngf 64, instance norm): \(generator.parameterCount) parameters")
+        var sizeResults: [String: Any] = [:]
+        var previous: Double?
+        for size in sizes {
+            let image = Tensor.randomUniform([1, 3, size, size], low: -1, high: 1)
+            MemoryStatistics.resetPeak()
+            let seconds = median { withoutGradient { _ = generator(image) } }
+            let peak = MemoryStatistics.peakResidentBytes()
+            var entry: [String: Any] = ["seconds": seconds, "peak_rss_mb": Double(peak) / 1_048_576]
+            var line = String(format: "resnet_9blocks forward %4dx%-4d      %7.3f s   peak RSS %6.0f MB",
+                              size, size, seconds, Double(peak) / 1_048_576)
+            if let previous {
+                entry["ratio_to_previous_size"] = seconds / previous
+                line += String(format: "   (%.2fx the previous size)", seconds / previous)
+            }
+            previous = seconds
+            sizeResults[String(size)] = entry
+            log(line)
+        }
+        report.dictionary["resnet_9blocks_forward"] = sizeResults
+        return report
+    }
+}
+
+/// Process memory figures from /proc (Linux).
+enum MemoryStatistics {
+    /// Resets the kernel's peak-RSS counter (VmHWM) for this process, where the kernel allows it.
+    static func resetPeak() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    /// VmHWM: the peak resident set size since start or the last reset, in bytes.
+    static func peakResidentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let digits = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+            return digits * 1024
+        }
+        return 0
+    }
+}

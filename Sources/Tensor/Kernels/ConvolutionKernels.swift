@@ -1,0 +1,527 @@
+import Foundation
+
+/// Sizes of one 2-D convolution, NCHW. Transposed convolutions use the geometry of the convolution
+/// whose input-gradient they are (see `Tensor.convTranspose2d`).
+public struct ConvolutionGeometry: Equatable, Sendable {
+    public var batch: Int
+    public var inputChannels: Int
+    public var inputHeight: Int
+    public var inputWidth: Int
+    public var outputChannels: Int
+    public var outputHeight: Int
+    public var outputWidth: Int
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var stride: Int
+    public var padding: Int
+    public var dilation: Int
+    public var groups: Int
+
+    public var inputChannelsPerGroup: Int { inputChannels / groups }
+    public var outputChannelsPerGroup: Int { outputChannels / groups }
+    public var kernelArea: Int { kernelHeight * kernelWidth }
+    public var inputPlane: Int { inputHeight * inputWidth }
+    public var outputPlane: Int { outputHeight * outputWidth }
+    /// Multiply-accumulates of the forward pass.
+    public var multiplyAccumulates: Int {
+        batch * outputChannels * outputPlane * inputChannelsPerGroup * kernelArea
+    }
+
+    /// Output side for an input side: ⌊(in + 2p − d(k − 1) − 1) / s⌋ + 1.
+    public static func outputSize(input: Int, kernel: Int, stride: Int, padding: Int, dilation: Int) -> Int {
+        (input + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1
+    }
+
+    public init(
+        batch: Int, inputChannels: Int, inputHeight: Int, inputWidth: Int, outputChannels: Int,
+        kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1
+    ) {
+        self.batch = batch
+        self.inputChannels = inputChannels
+        self.inputHeight = inputHeight
+        self.inputWidth = inputWidth
+        self.outputChannels = outputChannels
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        outputHeight = Self.outputSize(input: inputHeight, kernel: kernelHeight, stride: stride, padding: padding,
+                                       dilation: dilation)
+        outputWidth = Self.outputSize(input: inputWidth, kernel: kernelWidth, stride: stride, padding: padding,
+                                      dilation: dilation)
+    }
+}
+
+/// How a convolution is lowered to GEMM. A faster 3×3 path (Winograd F(2×2, 3×3)) is a new case here
+/// plus its three kernels; the ops and layers do not change.
+public enum ConvolutionStrategy: String, Sendable {
+    /// Stride 1: one GEMM per kernel tap over the input laid out with padded rows, accumulated in place.
+    /// No im2col buffer; costs (Wp/Wo − 1) extra columns.
+    case shiftedGEMM
+    /// Any stride: im2col in column chunks of bounded size, one GEMM per chunk.
+    case im2col
+
+    /// The strategy the kernels use for `geometry`.
+    public static func choose(for geometry: ConvolutionGeometry) -> ConvolutionStrategy {
+        if geometry.stride == 1 && (geometry.inputChannelsPerGroup >= 16 || geometry.kernelArea == 1) {
+            return .shiftedGEMM
+        }
+        return .im2col
+    }
+}
+
+/// Forward and backward convolution kernels on raw NCHW buffers.
+public enum ConvolutionKernels {
+    /// Upper bound, in floats, of the per-chunk workspace (im2col columns or wide output rows).
+    nonisolated(unsafe) public static var chunkBudget = 1 << 19
+
+    // MARK: - Public entry points
+
+    /// `output[N, Cout, Ho, Wo] = conv(input[N, Cin, H, W], weight[Cout, Cin/groups, kh, kw])`, no bias.
+    public static func forward(
+        _ geometry: ConvolutionGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>
+    ) {
+        switch ConvolutionStrategy.choose(for: geometry) {
+        case .shiftedGEMM: ShiftedGEMM(geometry).forward(input: input, weight: weight, output: output)
+        case .im2col: Im2col(geometry).forward(input: input, weight: weight, output: output)
+        }
+    }
+
+    /// `gradientInput[N, Cin, H, W]` from `gradientOutput[N, Cout, Ho, Wo]` (overwrites).
+    public static func backwardInput(
+        _ geometry: ConvolutionGeometry, gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        gradientInput: UnsafeMutablePointer<Float>
+    ) {
+        switch ConvolutionStrategy.choose(for: geometry) {
+        case .shiftedGEMM:
+            ShiftedGEMM(geometry).backwardInput(gradientOutput: gradientOutput, weight: weight,
+                                                gradientInput: gradientInput)
+        case .im2col:
+            Im2col(geometry).backwardInput(gradientOutput: gradientOutput, weight: weight,
+                                           gradientInput: gradientInput)
+        }
+    }
+
+    /// `gradientWeight[Cout, Cin/groups, kh, kw]` from the input and `gradientOutput` (overwrites).
+    public static func backwardWeight(
+        _ geometry: ConvolutionGeometry, input: UnsafePointer<Float>, gradientOutput: UnsafePointer<Float>,
+        gradientWeight: UnsafeMutablePointer<Float>
+    ) {
+        switch ConvolutionStrategy.choose(for: geometry) {
+        case .shiftedGEMM:
+            ShiftedGEMM(geometry).backwardWeight(input: input, gradientOutput: gradientOutput,
+                                                 gradientWeight: gradientWeight)
+        case .im2col:
+            Im2col(geometry).backwardWeight(input: input, gradientOutput: gradientOutput,
+                                            gradientWeight: gradientWeight)
+        }
+    }
+}
+
+// MARK: - Shifted GEMM (stride 1)
+
+/// For stride 1, output pixel (y, x) reads input (y + ky·d, x + kx·d). Laid out with the padded row
+/// width Wp, that is a constant offset ky·d·Wp + kx·d from position y·Wp + x, so each tap is one GEMM
+/// `[Cout, Cin] × [Cin, L]` on a shifted view of the padded input, accumulated into a "wide" output
+/// whose rows have Wp columns (the last Wp − Wo of each row are discarded).
+private struct ShiftedGEMM {
+    let geometry: ConvolutionGeometry
+    let paddedHeight: Int
+    let paddedWidth: Int
+    /// Columns of the wide output that are computed: Ho·Wp − (kw − 1)·d keeps every read in bounds.
+    let wideColumns: Int
+    let chunkColumns: Int
+
+    init(_ geometry: ConvolutionGeometry) {
+        self.geometry = geometry
+        paddedHeight = geometry.inputHeight + 2 * geometry.padding
+        paddedWidth = geometry.inputWidth + 2 * geometry.padding
+        wideColumns = geometry.outputHeight * paddedWidth - (geometry.kernelWidth - 1) * geometry.dilation
+        let perColumn = max(geometry.inputChannelsPerGroup, geometry.outputChannelsPerGroup)
+        let rows = max(1, ConvolutionKernels.chunkBudget / max(perColumn * paddedWidth, 1))
+        chunkColumns = min(wideColumns, rows * paddedWidth)
+    }
+
+    var paddedPlane: Int { paddedHeight * paddedWidth }
+    var writesOutputDirectly: Bool { paddedWidth == geometry.outputWidth }
+
+    func shift(tap: Int) -> Int {
+        let ky = tap / geometry.kernelWidth, kx = tap % geometry.kernelWidth
+        return (ky * paddedWidth + kx) * geometry.dilation
+    }
+
+    /// Weights as `[groups][tap][Cout/g][Cin/g]`, one contiguous matrix per tap.
+    func rearrangedWeight(_ weight: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
+        let g = geometry
+        let taps = g.kernelArea, outPer = g.outputChannelsPerGroup, inPer = g.inputChannelsPerGroup
+        let result = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * inPer * taps)
+        for group in 0..<g.groups {
+            for tap in 0..<taps {
+                let destination = result + (group * taps + tap) * outPer * inPer
+                for output in 0..<outPer {
+                    let source = weight + (group * outPer + output) * inPer * taps + tap
+                    for input in 0..<inPer { destination[output * inPer + input] = source[input * taps] }
+                }
+            }
+        }
+        return result
+    }
+
+    /// The padded copy of one image's channels (or the image itself when there is no padding).
+    func paddedImage(_ image: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
+        guard let buffer else { return image }
+        let g = geometry, p = g.padding
+        Parallel.forEachRange(g.inputChannels, minimumPerWorker: max(1, 8192 / max(paddedPlane, 1))) { range in
+            for channel in range {
+                let destination = buffer + channel * paddedPlane
+                destination.update(repeating: 0, count: p * paddedWidth)
+                for row in 0..<g.inputHeight {
+                    let line = destination + (row + p) * paddedWidth
+                    line.update(repeating: 0, count: p)
+                    (line + p).update(from: image + channel * g.inputPlane + row * g.inputWidth, count: g.inputWidth)
+                    (line + p + g.inputWidth).update(repeating: 0, count: p)
+                }
+                (destination + (p + g.inputHeight) * paddedWidth).update(repeating: 0, count: p * paddedWidth)
+            }
+        }
+        return UnsafePointer(buffer)
+    }
+
+    func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup, taps = g.kernelArea
+        let rearranged = rearrangedWeight(weight)
+        defer { rearranged.deallocate() }
+        let padBuffer = g.padding > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: g.inputChannels * paddedPlane) : nil
+        defer { padBuffer?.deallocate() }
+        let wide = writesOutputDirectly ? nil : UnsafeMutablePointer<Float>.allocate(capacity: outPer * chunkColumns)
+        defer { wide?.deallocate() }
+
+        for image in 0..<g.batch {
+            let source = paddedImage(input + image * g.inputChannels * g.inputPlane, into: padBuffer)
+            for group in 0..<g.groups {
+                let groupSource = source + group * inPer * paddedPlane
+                let groupOutput = output + (image * g.outputChannels + group * outPer) * g.outputPlane
+                var start = 0
+                while start < wideColumns {
+                    let columns = min(chunkColumns, wideColumns - start)
+                    let destination = wide ?? groupOutput + start
+                    let destinationStride = wide == nil ? g.outputPlane : columns
+                    for tap in 0..<taps {
+                        GEMMKernels.multiply(
+                            m: outPer, n: columns, k: inPer,
+                            a: rearranged + (group * taps + tap) * outPer * inPer, lda: inPer,
+                            b: groupSource + shift(tap: tap) + start, ldb: paddedPlane,
+                            beta: tap == 0 ? 0 : 1, c: destination, ldc: destinationStride)
+                    }
+                    if let wide { scatterWide(wide, columns: columns, start: start, channels: outPer, into: groupOutput) }
+                    start += columns
+                }
+            }
+        }
+    }
+
+    /// Copies the valid columns of a wide chunk into the NCHW output.
+    func scatterWide(_ wide: UnsafePointer<Float>, columns: Int, start: Int, channels: Int,
+                     into output: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        Parallel.forEachRange(channels, minimumPerWorker: max(1, 16384 / max(columns, 1))) { range in
+            for channel in range {
+                var column = start
+                let end = start + columns
+                while column < end {
+                    let row = column / paddedWidth, x = column % paddedWidth
+                    let run = min(paddedWidth - x, end - column)
+                    if x < g.outputWidth {
+                        let valid = min(run, g.outputWidth - x)
+                        (output + channel * g.outputPlane + row * g.outputWidth + x)
+                            .update(from: wide + channel * columns + (column - start), count: valid)
+                    }
+                    column += run
+                }
+            }
+        }
+    }
+
+    /// Fills a wide chunk from the NCHW gradient, zero in the discarded columns.
+    func gatherWide(_ gradient: UnsafePointer<Float>, columns: Int, start: Int, channels: Int,
+                    into wide: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        Parallel.forEachRange(channels, minimumPerWorker: max(1, 16384 / max(columns, 1))) { range in
+            for channel in range {
+                var column = start
+                let end = start + columns
+                while column < end {
+                    let row = column / paddedWidth, x = column % paddedWidth
+                    let run = min(paddedWidth - x, end - column)
+                    let destination = wide + channel * columns + (column - start)
+                    let valid = max(0, min(run, g.outputWidth - x))
+                    if valid > 0 {
+                        destination.update(from: gradient + channel * g.outputPlane + row * g.outputWidth + x, count: valid)
+                    }
+                    if run > valid { (destination + valid).update(repeating: 0, count: run - valid) }
+                    column += run
+                }
+            }
+        }
+    }
+
+    func backwardInput(gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                       gradientInput: UnsafeMutablePointer<Float>) {
+        let g = geometry, p = g.padding
+        let inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup, taps = g.kernelArea
+        let rearranged = rearrangedWeight(weight)
+        defer { rearranged.deallocate() }
+        let padBuffer = p > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: g.inputChannels * paddedPlane) : nil
+        defer { padBuffer?.deallocate() }
+        let wide = writesOutputDirectly ? nil : UnsafeMutablePointer<Float>.allocate(capacity: outPer * chunkColumns)
+        defer { wide?.deallocate() }
+
+        for image in 0..<g.batch {
+            let imageGradient = gradientInput + image * g.inputChannels * g.inputPlane
+            let accumulator = padBuffer ?? imageGradient
+            accumulator.update(repeating: 0, count: g.inputChannels * paddedPlane)
+            for group in 0..<g.groups {
+                let groupGradient = gradientOutput + (image * g.outputChannels + group * outPer) * g.outputPlane
+                let groupAccumulator = accumulator + group * inPer * paddedPlane
+                var start = 0
+                while start < wideColumns {
+                    let columns = min(chunkColumns, wideColumns - start)
+                    let source: UnsafePointer<Float>
+                    let sourceStride: Int
+                    if let wide {
+                        gatherWide(groupGradient, columns: columns, start: start, channels: outPer, into: wide)
+                        source = UnsafePointer(wide)
+                        sourceStride = columns
+                    } else {
+                        source = groupGradient + start
+                        sourceStride = g.outputPlane
+                    }
+                    for tap in 0..<taps {
+                        GEMMKernels.multiply(
+                            transposeA: true, m: inPer, n: columns, k: outPer,
+                            a: rearranged + (group * taps + tap) * outPer * inPer, lda: inPer,
+                            b: source, ldb: sourceStride,
+                            beta: 1, c: groupAccumulator + shift(tap: tap) + start, ldc: paddedPlane)
+                    }
+                    start += columns
+                }
+            }
+            if let padBuffer {
+                for channel in 0..<g.inputChannels {
+                    for row in 0..<g.inputHeight {
+                        (imageGradient + channel * g.inputPlane + row * g.inputWidth).update(
+                            from: padBuffer + channel * paddedPlane + (row + p) * paddedWidth + p, count: g.inputWidth)
+                    }
+                }
+            }
+        }
+    }
+
+    func backwardWeight(input: UnsafePointer<Float>, gradientOutput: UnsafePointer<Float>,
+                        gradientWeight: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup, taps = g.kernelArea
+        let accumulated = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * inPer * taps)
+        accumulated.update(repeating: 0, count: g.outputChannels * inPer * taps)
+        defer { accumulated.deallocate() }
+        let padBuffer = g.padding > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: g.inputChannels * paddedPlane) : nil
+        defer { padBuffer?.deallocate() }
+        let wide = writesOutputDirectly ? nil : UnsafeMutablePointer<Float>.allocate(capacity: outPer * chunkColumns)
+        defer { wide?.deallocate() }
+
+        for image in 0..<g.batch {
+            let source = paddedImage(input + image * g.inputChannels * g.inputPlane, into: padBuffer)
+            for group in 0..<g.groups {
+                let groupGradient = gradientOutput + (image * g.outputChannels + group * outPer) * g.outputPlane
+                let groupSource = source + group * inPer * paddedPlane
+                var start = 0
+                while start < wideColumns {
+                    let columns = min(chunkColumns, wideColumns - start)
+                    let gradientChunk: UnsafePointer<Float>
+                    let gradientStride: Int
+                    if let wide {
+                        gatherWide(groupGradient, columns: columns, start: start, channels: outPer, into: wide)
+                        gradientChunk = UnsafePointer(wide)
+                        gradientStride = columns
+                    } else {
+                        gradientChunk = groupGradient + start
+                        gradientStride = g.outputPlane
+                    }
+                    for tap in 0..<taps {
+                        GEMMKernels.multiply(
+                            transposeB: true, m: outPer, n: inPer, k: columns,
+                            a: gradientChunk, lda: gradientStride,
+                            b: groupSource + shift(tap: tap) + start, ldb: paddedPlane,
+                            beta: 1, c: accumulated + (group * taps + tap) * outPer * inPer, ldc: inPer)
+                    }
+                    start += columns
+                }
+            }
+        }
+        for group in 0..<g.groups {
+            for tap in 0..<taps {
+                let source = accumulated + (group * taps + tap) * outPer * inPer
+                for output in 0..<outPer {
+                    let destination = gradientWeight + (group * outPer + output) * inPer * taps + tap
+                    for inputChannel in 0..<inPer { destination[inputChannel * taps] = source[output * inPer + inputChannel] }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Chunked im2col (any stride)
+
+/// Classic lowering: a `[Cin/g·kh·kw, columns]` matrix of input patches for a range of output positions,
+/// built chunk by chunk so the workspace stays under ``ConvolutionKernels/chunkBudget``.
+private struct Im2col {
+    let geometry: ConvolutionGeometry
+    let patchRows: Int
+    let chunkColumns: Int
+
+    init(_ geometry: ConvolutionGeometry) {
+        self.geometry = geometry
+        patchRows = geometry.inputChannelsPerGroup * geometry.kernelArea
+        chunkColumns = max(1, min(geometry.outputPlane, ConvolutionKernels.chunkBudget / max(patchRows, 1)))
+    }
+
+    /// Calls `body(row, inputY, inputX…)` per output row segment; shared by im2col and col2im.
+    @inline(__always)
+    func forEachSegment(start: Int, columns: Int, _ body: (_ offset: Int, _ outputY: Int, _ outputX: Int, _ length: Int) -> Void) {
+        var position = start
+        let end = start + columns
+        while position < end {
+            let y = position / geometry.outputWidth, x = position % geometry.outputWidth
+            let length = min(geometry.outputWidth - x, end - position)
+            body(position - start, y, x, length)
+            position += length
+        }
+    }
+
+    /// Fills `columnsBuffer[patchRows, columns]` from one group's channels of one image.
+    func fill(_ image: UnsafePointer<Float>, start: Int, columns: Int, into buffer: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        Parallel.forEachRange(patchRows, minimumPerWorker: max(1, 8192 / max(columns, 1))) { range in
+            for patchRow in range {
+                let channel = patchRow / g.kernelArea, tap = patchRow % g.kernelArea
+                let ky = tap / g.kernelWidth, kx = tap % g.kernelWidth
+                let plane = image + channel * g.inputPlane
+                let destination = buffer + patchRow * columns
+                forEachSegment(start: start, columns: columns) { offset, y, x, length in
+                    let inputY = y * g.stride - g.padding + ky * g.dilation
+                    let out = destination + offset
+                    guard inputY >= 0 && inputY < g.inputHeight else {
+                        out.update(repeating: 0, count: length)
+                        return
+                    }
+                    let line = plane + inputY * g.inputWidth
+                    let firstX = x * g.stride - g.padding + kx * g.dilation
+                    if g.stride == 1 && firstX >= 0 && firstX + length <= g.inputWidth {
+                        out.update(from: line + firstX, count: length)
+                    } else {
+                        for index in 0..<length {
+                            let inputX = firstX + index * g.stride
+                            out[index] = (inputX >= 0 && inputX < g.inputWidth) ? line[inputX] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds `buffer[patchRows, columns]` back into one group's channels of one image (col2im).
+    func accumulate(_ buffer: UnsafePointer<Float>, start: Int, columns: Int, into image: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        Parallel.forEachRange(g.inputChannelsPerGroup, minimumPerWorker: max(1, 8192 / max(columns * g.kernelArea, 1))) { range in
+            for channel in range {
+                let plane = image + channel * g.inputPlane
+                for tap in 0..<g.kernelArea {
+                    let ky = tap / g.kernelWidth, kx = tap % g.kernelWidth
+                    let source = buffer + (channel * g.kernelArea + tap) * columns
+                    forEachSegment(start: start, columns: columns) { offset, y, x, length in
+                        let inputY = y * g.stride - g.padding + ky * g.dilation
+                        guard inputY >= 0 && inputY < g.inputHeight else { return }
+                        let line = plane + inputY * g.inputWidth
+                        let firstX = x * g.stride - g.padding + kx * g.dilation
+                        let values = source + offset
+                        for index in 0..<length {
+                            let inputX = firstX + index * g.stride
+                            if inputX >= 0 && inputX < g.inputWidth { line[inputX] += values[index] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let g = geometry, inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: patchRows * chunkColumns)
+        defer { buffer.deallocate() }
+        for image in 0..<g.batch {
+            for group in 0..<g.groups {
+                let groupInput = input + (image * g.inputChannels + group * inPer) * g.inputPlane
+                let groupOutput = output + (image * g.outputChannels + group * outPer) * g.outputPlane
+                var start = 0
+                while start < g.outputPlane {
+                    let columns = min(chunkColumns, g.outputPlane - start)
+                    fill(groupInput, start: start, columns: columns, into: buffer)
+                    GEMMKernels.multiply(m: outPer, n: columns, k: patchRows,
+                                         a: weight + group * outPer * patchRows, lda: patchRows,
+                                         b: buffer, ldb: columns, c: groupOutput + start, ldc: g.outputPlane)
+                    start += columns
+                }
+            }
+        }
+    }
+
+    func backwardInput(gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                       gradientInput: UnsafeMutablePointer<Float>) {
+        let g = geometry, inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: patchRows * chunkColumns)
+        defer { buffer.deallocate() }
+        gradientInput.update(repeating: 0, count: g.batch * g.inputChannels * g.inputPlane)
+        for image in 0..<g.batch {
+            for group in 0..<g.groups {
+                let groupInput = gradientInput + (image * g.inputChannels + group * inPer) * g.inputPlane
+                let groupGradient = gradientOutput + (image * g.outputChannels + group * outPer) * g.outputPlane
+                var start = 0
+                while start < g.outputPlane {
+                    let columns = min(chunkColumns, g.outputPlane - start)
+                    GEMMKernels.multiply(transposeA: true, m: patchRows, n: columns, k: outPer,
+                                         a: weight + group * outPer * patchRows, lda: patchRows,
+                                         b: groupGradient + start, ldb: g.outputPlane, c: buffer, ldc: columns)
+                    accumulate(buffer, start: start, columns: columns, into: groupInput)
+                    start += columns
+                }
+            }
+        }
+    }
+
+    func backwardWeight(input: UnsafePointer<Float>, gradientOutput: UnsafePointer<Float>,
+                        gradientWeight: UnsafeMutablePointer<Float>) {
+        let g = geometry, inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: patchRows * chunkColumns)
+        defer { buffer.deallocate() }
+        gradientWeight.update(repeating: 0, count: g.outputChannels * patchRows)
+        for image in 0..<g.batch {
+            for group in 0..<g.groups {
+                let groupInput = input + (image * g.inputChannels + group * inPer) * g.inputPlane
+                let groupGradient = gradientOutput + (image * g.outputChannels + group * outPer) * g.outputPlane
+                var start = 0
+                while start < g.outputPlane {
+                    let columns = min(chunkColumns, g.outputPlane - start)
+                    fill(groupInput, start: start, columns: columns, into: buffer)
+                    GEMMKernels.multiply(transposeB: true, m: outPer, n: patchRows, k: columns,
+                                         a: groupGradient + start, lda: g.outputPlane, b: buffer, ldb: columns,
+                                         beta: 1, c: gradientWeight + group * outPer * patchRows, ldc: patchRows)
+                    start += columns
+                }
+            }
+        }
+    }
+}

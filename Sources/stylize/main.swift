@@ -1,0 +1,3 @@
+import StylizeCLI
+
+Stylize.main()
