@@ -1,0 +1,62 @@
+import _TestSupport
+import Foundation
+import XCTest
+
+/// Runs the built `stylize` binary.
+final class CommandLineTests: XCTestCase {
+    var binary: URL {
+        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
+            + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
+        for directory in candidates {
+            let url = directory.appendingPathComponent("stylize")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/release/stylize")
+    }
+
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
+
+    func testVersionAndHelp() throws {
+        let version = try run(["--version"])
+        XCTAssertEqual(version.status, 0)
+        XCTAssertEqual(version.output.trimmingCharacters(in: .whitespacesAndNewlines), "0.1.0")
+        let help = try run(["--help"])
+        XCTAssertEqual(help.status, 0)
+        XCTAssertTrue(help.output.contains("bench"))
+        let benchHelp = try run(["bench", "--help"])
+        XCTAssertTrue(benchHelp.output.contains("--json"))
+    }
+
+    func testBenchPrintsOneJSONObject() throws {
+        let result = try run(["bench", "--json", "--repeats", "1", "--sizes", "8", "16"])
+        XCTAssertEqual(result.status, 0, result.error)
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        XCTAssertNotNil(object?["sgemm_gflops"] as? Double)
+        XCTAssertNotNil(object?["conv2d_forward_gflops"] as? Double)
+        XCTAssertNotNil(object?["conv2d_backward_gflops"] as? Double)
+        XCTAssertEqual(object?["resnet_9blocks_parameters"] as? Int, 11_378_179)
+        let sizes = object?["resnet_9blocks_forward"] as? [String: Any]
+        XCTAssertNotNil((sizes?["16"] as? [String: Any])?["peak_rss_mb"] as? Double)
+    }
+
+    func testBadArgumentsFailWithAMessage() throws {
+        let result = try run(["bench", "--sizes", "7"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.error.contains("multiples of 4"), result.error)
+        let unknown = try run(["frobnicate"])
+        XCTAssertNotEqual(unknown.status, 0)
+    }
+}

@@ -1,0 +1,138 @@
+import _TestSupport
+import Tensor
+import XCTest
+
+final class TensorBehaviourTests: XCTestCase {
+    func testBroadcastingValues() {
+        let a = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        let b = Tensor(shape: [3], scalars: [10, 20, 30])
+        XCTAssertEqual((a + b).scalars, [11, 22, 33, 14, 25, 36])
+        let column = Tensor(shape: [2, 1], scalars: [2, 3])
+        XCTAssertEqual((a * column).scalars, [2, 4, 6, 12, 15, 18])
+        XCTAssertEqual((a - 1).scalars, [0, 1, 2, 3, 4, 5])
+        XCTAssertEqual(a.sum(axes: [0]).scalars, [5, 7, 9])
+        XCTAssertEqual(a.mean(axes: [1]).scalars, [2, 5])
+        XCTAssertEqual(a.max(axis: 1).scalars, [3, 6])
+        XCTAssertEqual(a.transposed().scalars, [1, 4, 2, 5, 3, 6])
+        XCTAssertEqual(a.variance(axes: [1]).scalars, [1, 1])
+    }
+
+    func testReshapeIsAViewAndSliceOfFirstAxisToo() {
+        let a = Tensor.ramp([4, 3])
+        let view = a.reshaped([2, 6])
+        XCTAssertTrue(view.storage === a.storage)
+        let rows = a.sliced(axis: 0, 1..<3)
+        XCTAssertTrue(rows.storage === a.storage)
+        XCTAssertEqual(rows.scalars, [3, 4, 5, 6, 7, 8])
+        XCTAssertEqual(a.sliced(axis: 1, 1..<2).scalars, [1, 4, 7, 10])
+    }
+
+    func testGradientsAccumulateAcrossBackwardCallsAndUses() {
+        let x = Tensor(shape: [2], scalars: [1, 2], requiresGrad: true)
+        (x * x + x).sum().backward()
+        XCTAssertEqual(x.grad?.scalars, [3, 5])
+        (x * 2).sum().backward()
+        XCTAssertEqual(x.grad?.scalars, [5, 7])
+        x.zeroGrad()
+        XCTAssertNil(x.grad)
+    }
+
+    func testInferenceModeRecordsNothing() {
+        let x = Tensor.ones([3], requiresGrad: true)
+        let recorded = x * 2
+        XCTAssertTrue(recorded.needsGradient)
+        let free = withoutGradient { x * 2 }
+        XCTAssertFalse(free.needsGradient)
+    }
+
+    func testInferenceModeFreesIntermediates() {
+        weak var intermediate: TensorStorage?
+        let x = Tensor.ones([1, 4, 8, 8], requiresGrad: true)
+        let y: Tensor = withoutGradient {
+            let hidden = x.relu()
+            intermediate = hidden.storage
+            return hidden.tanh()
+        }
+        XCTAssertNil(intermediate, "an intermediate survived in inference mode")
+        weak var kept: TensorStorage?
+        let z: Tensor = {
+            let hidden = x.relu()
+            kept = hidden.storage
+            return hidden.tanh()
+        }()
+        XCTAssertNotNil(kept, "the tape must keep what backward needs")
+        XCTAssertEqual(y.shape, z.shape)
+    }
+
+    func testSeededRandomnessIsDeterministic() {
+        let a = Tensor.randomNormal([100], generator: RandomGenerator(seed: 42))
+        let b = Tensor.randomNormal([100], generator: RandomGenerator(seed: 42))
+        XCTAssertEqual(a.scalars, b.scalars)
+        let c = Tensor.randomNormal([100000], generator: RandomGenerator(seed: 7))
+        let mean = c.mean().item, deviation = c.variance(axes: [0]).item.squareRoot()
+        XCTAssertEqual(mean, 0, accuracy: 0.02)
+        XCTAssertEqual(deviation, 1, accuracy: 0.02)
+    }
+
+    /// Both lowering strategies against a direct six-loop convolution on random geometries.
+    func testConvolutionStrategiesMatchDirectLoops() {
+        let generator = RandomGenerator(seed: 5)
+        for trial in 0..<24 {
+            let groups = [1, 2][generator.nextInt(below: 2)]
+            let inputPerGroup = [1, 3, 16, 17][generator.nextInt(below: 4)]
+            let outputPerGroup = 1 + generator.nextInt(below: 4)
+            let kernel = [1, 2, 3, 5][generator.nextInt(below: 4)]
+            let stride = 1 + generator.nextInt(below: 3), padding = generator.nextInt(below: 3)
+            let dilation = 1 + generator.nextInt(below: 2)
+            let height = kernel * dilation + generator.nextInt(below: 6), width = kernel * dilation + generator.nextInt(below: 6)
+            let batch = 1 + generator.nextInt(below: 2)
+            let x = Tensor.randomNormal([batch, inputPerGroup * groups, height, width], generator: generator)
+            let w = Tensor.randomNormal([outputPerGroup * groups, inputPerGroup, kernel, kernel], generator: generator)
+            let actual = withoutGradient {
+                Tensor.conv2d(x, weight: w, stride: stride, padding: padding, dilation: dilation, groups: groups)
+            }
+            let geometry = ConvolutionGeometry(batch: batch, inputChannels: inputPerGroup * groups, inputHeight: height,
+                                               inputWidth: width, outputChannels: outputPerGroup * groups,
+                                               kernelHeight: kernel, kernelWidth: kernel, stride: stride,
+                                               padding: padding, dilation: dilation, groups: groups)
+            XCTAssertEqual(actual.shape, [batch, outputPerGroup * groups, geometry.outputHeight, geometry.outputWidth])
+            var worst: Float = 0
+            for n in 0..<batch {
+                for o in 0..<(outputPerGroup * groups) {
+                    let group = o / outputPerGroup
+                    for y in 0..<geometry.outputHeight {
+                        for xx in 0..<geometry.outputWidth {
+                            var total: Float = 0
+                            for i in 0..<inputPerGroup {
+                                for ky in 0..<kernel {
+                                    for kx in 0..<kernel {
+                                        let iy = y * stride - padding + ky * dilation, ix = xx * stride - padding + kx * dilation
+                                        guard iy >= 0, iy < height, ix >= 0, ix < width else { continue }
+                                        let channel = group * inputPerGroup + i
+                                        total += x.pointer[((n * inputPerGroup * groups + channel) * height + iy) * width + ix]
+                                            * w.pointer[((o * inputPerGroup + i) * kernel + ky) * kernel + kx]
+                                    }
+                                }
+                            }
+                            let index = ((n * outputPerGroup * groups + o) * geometry.outputHeight + y) * geometry.outputWidth + xx
+                            worst = max(worst, abs(actual.pointer[index] - total))
+                        }
+                    }
+                }
+            }
+            XCTAssertLessThan(worst, 1e-3, "trial \(trial): \(geometry) via \(ConvolutionStrategy.choose(for: geometry))")
+        }
+    }
+
+    func testSmallChunkBudgetGivesTheSameConvolution() {
+        let x = seededNormal([1, 16, 11, 10], seed: 1), w = seededNormal([8, 16, 3, 3], seed: 2, scale: 0.1)
+        let y = seededNormal([1, 3, 11, 10], seed: 3), v = seededNormal([4, 3, 3, 3], seed: 4)
+        let reference = withoutGradient { Tensor.conv2d(x, weight: w, padding: 1) }
+        let strided = withoutGradient { Tensor.conv2d(y, weight: v, stride: 2, padding: 1) }
+        let saved = ConvolutionKernels.chunkBudget
+        ConvolutionKernels.chunkBudget = 50
+        defer { ConvolutionKernels.chunkBudget = saved }
+        assertClose(withoutGradient { Tensor.conv2d(x, weight: w, padding: 1) }, reference, absolute: 1e-5, "shifted chunks")
+        assertClose(withoutGradient { Tensor.conv2d(y, weight: v, stride: 2, padding: 1) }, strided, absolute: 1e-5, "im2col chunks")
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages stylize builds against, if any is missing.
+set -euo pipefail
+packages=(libopenblas-dev libpng-dev libjpeg-dev pkg-config)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "Installing: ${missing[*]}"
+sudo_command=""
+if [ "$(id -u)" -ne 0 ]; then sudo_command="sudo"; fi
+$sudo_command apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo_command apt-get install -y -qq "${missing[@]}"
