@@ -45,6 +45,9 @@ for name, (x_shape, w_shape, o) in {
     "conv_pointwise": ((2, 5, 6, 7), (4, 5, 1, 1), dict(stride=1, padding=0, dilation=1, groups=1)),
     "conv_im2col_stride2": ((2, 3, 9, 8), (5, 3, 3, 3), dict(stride=2, padding=1, dilation=1, groups=1)),
     "conv_im2col_groups_dilated": ((1, 4, 8, 8), (6, 2, 3, 3), dict(stride=2, padding=2, dilation=2, groups=2)),
+    # Forward by Winograd F(2x2,3x3) (3x3, stride 1, >= 32 channels), odd sides so edge tiles are partial.
+    "conv_winograd": ((2, 40, 9, 7), (36, 40, 3, 3), dict(stride=1, padding=1, dilation=1, groups=1)),
+    "conv_winograd_unpadded": ((1, 32, 8, 11), (32, 32, 3, 3), dict(stride=1, padding=0, dilation=1, groups=1)),
 }.items():
     case(name, lambda x, w, b, o=o: F.conv2d(x, w, b, **o),
          {"x": rand(*x_shape), "w": rand(*w_shape, scale=0.2), "b": rand(w_shape[0])}, o)

@@ -26,6 +26,9 @@ struct Bench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Image sides for the generator forward pass.")
     var sizes: [Int] = [256, 512]
 
+    @Flag(help: "Also time each layer of the generator at the first size.")
+    var layers = false
+
     @Option(help: "Worker threads (default: all cores, or STYLIZE_THREADS).")
     var threads: Int?
 
@@ -39,7 +42,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        let report = BenchmarkSuite(repeats: repeats, sizes: sizes, log: json ? { _ in } : { print($0); fflush(stdout) }).run()
+        let report = BenchmarkSuite(repeats: repeats, sizes: sizes, layerBreakdown: layers, log: json ? { _ in } : { print($0); fflush(stdout) }).run()
         if json {
             let data = try JSONSerialization.data(withJSONObject: report.dictionary, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))

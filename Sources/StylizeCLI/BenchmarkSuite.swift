@@ -7,6 +7,7 @@ import Tensor
 struct BenchmarkSuite {
     let repeats: Int
     let sizes: [Int]
+    var layerBreakdown = false
     let log: (String) -> Void
 
     struct Report {
@@ -32,7 +33,16 @@ struct BenchmarkSuite {
         report.dictionary["repeats"] = repeats
         log("stylize bench — \(Parallel.threadCount) threads, median of \(repeats) runs after warm-up")
 
-        // sgemm on the conv's GEMM shape.
+        let (gemmRate, gemmFlops) = measureGEMM(into: &report)
+        measureConvolution(gemmRate: gemmRate, gemmFlops: gemmFlops, into: &report)
+        // What the first two measurements parked in the pool is not the generator's memory.
+        BufferPool.drain()
+        measureGenerator(into: &report)
+        return report
+    }
+
+    /// sgemm on the GEMM shape of the 3×3 256→256 convolution on 64×64.
+    func measureGEMM(into report: inout Report) -> (rate: Double, flops: Double) {
         let (m, n, k) = (4096, 256, 2304)
         let a = Tensor.randomNormal([m, k]), b = Tensor.randomNormal([k, n]), c = Tensor.zeros([m, n])
         let gemmSeconds = median {
@@ -42,8 +52,11 @@ struct BenchmarkSuite {
         let gemmRate = gemmFlops / gemmSeconds / 1e9
         report.dictionary["sgemm_gflops"] = gemmRate
         log(String(format: "sgemm M=4096 N=256 K=2304          %7.1f GFLOP/s  (%.2f ms)", gemmRate, gemmSeconds * 1e3))
+        return (gemmRate, gemmFlops)
+    }
 
-        // conv2d 3x3 256->256 on 64x64, padding 1.
+    /// conv2d 3×3 256→256 on 64×64, padding 1, forward and backward.
+    func measureConvolution(gemmRate: Double, gemmFlops: Double, into report: inout Report) {
         let input = Tensor.randomNormal([1, 256, 64, 64], requiresGrad: true)
         let weight = Tensor.randomNormal([256, 256, 3, 3], standardDeviation: 0.02, requiresGrad: true)
         let forwardSeconds = median { withoutGradient { _ = Tensor.conv2d(input, weight: weight, padding: 1) } }
@@ -63,8 +76,10 @@ struct BenchmarkSuite {
                    forwardRate, forwardSeconds * 1e3, 100 * forwardRate / gemmRate))
         log(String(format: "conv2d 3x3 256->256 64x64 backward  %7.1f GFLOP/s  (%.2f ms, input + weight)",
                    backwardRate, backwardSeconds * 1e3))
+    }
 
-        // CycleGAN resnet_9blocks forward.
+    /// CycleGAN resnet_9blocks forward at each size, with the peak RSS during those runs.
+    func measureGenerator(into report: inout Report) {
         let generator = ResnetGenerator(blocks: 9, generator: RandomGenerator(seed: 1))
         generator.eval()
         report.dictionary["resnet_9blocks_parameters"] = generator.parameterCount
@@ -73,6 +88,7 @@ struct BenchmarkSuite {
         var previous: Double?
         for size in sizes {
             let image = Tensor.randomUniform([1, 3, size, size], low: -1, high: 1)
+            BufferPool.drain()
             MemoryStatistics.resetPeak()
             let seconds = median { withoutGradient { _ = generator(image) } }
             let peak = MemoryStatistics.peakResidentBytes()
@@ -88,7 +104,31 @@ struct BenchmarkSuite {
             log(line)
         }
         report.dictionary["resnet_9blocks_forward"] = sizeResults
-        return report
+        if layerBreakdown, let size = sizes.first {
+            report.dictionary["resnet_9blocks_layers"] = layerTimes(generator, size: size)
+        }
+    }
+
+    /// Median time of each top-level layer of the generator at `size`, grouped by layer kind.
+    func layerTimes(_ generator: ResnetGenerator, size: Int) -> [String: Double] {
+        var totals: [String: Double] = [:]
+        var current = Tensor.randomUniform([1, 3, size, size], low: -1, high: 1)
+        for (index, layer) in generator.model.layers.enumerated() {
+            let input = current
+            var output = input
+            let seconds = median { output = withoutGradient { layer(input) } }
+            let kind: String
+            switch layer {
+            case let conv as Conv2d: kind = "conv \(conv.weight.shape[3])x\(conv.weight.shape[3]) stride \(conv.stride)"
+            case is ConvTranspose2d: kind = "conv_transpose"
+            case is ResnetBlock: kind = "resnet block"
+            default: kind = String(describing: type(of: layer))
+            }
+            totals[kind, default: 0] += seconds
+            log(String(format: "  model.%-2d %-22@ %8.2f ms  %@", index, kind as NSString, seconds * 1e3, "\(output.shape)" as NSString))
+            current = output
+        }
+        return totals
     }
 }
 

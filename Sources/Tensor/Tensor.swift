@@ -10,17 +10,13 @@ public final class TensorStorage: @unchecked Sendable {
     /// Number of floats allocated.
     public let count: Int
 
-    /// Allocates `count` uninitialised floats.
+    /// Allocates `count` uninitialised floats (large ones are recycled through ``BufferPool``).
     public init(uninitializedCount count: Int) {
         self.count = count
-        var raw: UnsafeMutableRawPointer?
-        let bytes = Swift.max(count, 1) * MemoryLayout<Float>.stride
-        let status = posix_memalign(&raw, 64, bytes)
-        precondition(status == 0 && raw != nil, "out of memory allocating \(bytes) bytes")
-        pointer = raw!.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+        pointer = BufferPool.allocate(count)
     }
 
-    deinit { free(pointer) }
+    deinit { BufferPool.release(pointer, count: count) }
 }
 
 /// A dense float32 tensor with reverse-mode automatic differentiation.

@@ -28,7 +28,7 @@ final class ParityTests: XCTestCase {
 
     func testConvolution() throws {
         for name in ["conv_shifted", "conv_shifted_dilated_groups", "conv_shifted_7x7", "conv_pointwise",
-                     "conv_im2col_stride2", "conv_im2col_groups_dilated"] {
+                     "conv_im2col_stride2", "conv_im2col_groups_dilated", "conv_winograd", "conv_winograd_unpadded"] {
             let stride = try ParityFixtures.option(name, "stride"), padding = try ParityFixtures.option(name, "padding")
             let dilation = try ParityFixtures.option(name, "dilation"), groups = try ParityFixtures.option(name, "groups")
             try check(name, inputs: ["x", "w", "b"]) {

@@ -124,6 +124,63 @@ final class TensorBehaviourTests: XCTestCase {
         }
     }
 
+    /// Winograd and kernel-to-row forward paths against the shifted-GEMM path they replace, on geometries
+    /// chosen to select them (partial edge tiles, padding 0–2, several bands).
+    func testFastForwardPathsMatchTheGeneralPath() {
+        let cases: [(input: [Int], weight: [Int], padding: Int, dilation: Int, expected: ConvolutionStrategy)] = [
+            ([2, 32, 7, 9], [32, 32, 3, 3], 1, 1, .winograd),
+            ([1, 48, 10, 5], [40, 48, 3, 3], 0, 1, .winograd),
+            ([1, 33, 6, 6], [35, 33, 3, 3], 2, 1, .winograd),
+            ([1, 64, 30, 22], [3, 64, 7, 7], 3, 1, .kernelToRow),
+            ([2, 8, 12, 13], [5, 8, 3, 3], 1, 2, .kernelToRow),
+        ]
+        for (index, item) in cases.enumerated() {
+            let x = seededNormal(item.input, seed: UInt64(10 + index))
+            let w = seededNormal(item.weight, seed: UInt64(20 + index), scale: 0.1)
+            let geometry = ConvolutionGeometry(batch: item.input[0], inputChannels: item.input[1], inputHeight: item.input[2],
+                                               inputWidth: item.input[3], outputChannels: item.weight[0],
+                                               kernelHeight: item.weight[2], kernelWidth: item.weight[3],
+                                               padding: item.padding, dilation: item.dilation)
+            XCTAssertEqual(ConvolutionStrategy.choose(for: geometry), item.expected)
+            let fast = withoutGradient { Tensor.conv2d(x, weight: w, padding: item.padding, dilation: item.dilation) }
+            let saved = ConvolutionKernels.chunkBudget
+            ConvolutionKernels.chunkBudget = 300   // also forces several tile chunks / row bands
+            let chunked = withoutGradient { Tensor.conv2d(x, weight: w, padding: item.padding, dilation: item.dilation) }
+            ConvolutionKernels.chunkBudget = saved
+            let direct = directConvolution(x, w, padding: item.padding, dilation: item.dilation)
+            assertClose(fast, direct, absolute: 2e-4, relative: 1e-3, "case \(index) \(item.expected)")
+            assertClose(chunked, direct, absolute: 2e-4, relative: 1e-3, "case \(index) chunked")
+        }
+    }
+
+    func directConvolution(_ x: Tensor, _ w: Tensor, padding: Int, dilation: Int) -> Tensor {
+        let (batch, inputs, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (outputs, kernel) = (w.shape[0], w.shape[2])
+        let outHeight = height + 2 * padding - dilation * (kernel - 1), outWidth = width + 2 * padding - dilation * (kernel - 1)
+        let result = Tensor.zeros([batch, outputs, outHeight, outWidth])
+        for n in 0..<batch {
+            for o in 0..<outputs {
+                for y in 0..<outHeight {
+                    for xx in 0..<outWidth {
+                        var total: Double = 0
+                        for i in 0..<inputs {
+                            for ky in 0..<kernel {
+                                for kx in 0..<kernel {
+                                    let iy = y - padding + ky * dilation, ix = xx - padding + kx * dilation
+                                    guard iy >= 0, iy < height, ix >= 0, ix < width else { continue }
+                                    total += Double(x.pointer[((n * inputs + i) * height + iy) * width + ix])
+                                        * Double(w.pointer[((o * inputs + i) * kernel + ky) * kernel + kx])
+                                }
+                            }
+                        }
+                        result.pointer[((n * outputs + o) * outHeight + y) * outWidth + xx] = Float(total)
+                    }
+                }
+            }
+        }
+        return result
+    }
+
     func testSmallChunkBudgetGivesTheSameConvolution() {
         let x = seededNormal([1, 16, 11, 10], seed: 1), w = seededNormal([8, 16, 3, 3], seed: 2, scale: 0.1)
         let y = seededNormal([1, 3, 11, 10], seed: 3), v = seededNormal([4, 3, 3, 3], seed: 4)

@@ -54,17 +54,26 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     }
 }
 
-/// How a convolution is lowered to GEMM. A faster 3×3 path (Winograd F(2×2, 3×3)) is a new case here
-/// plus its three kernels; the ops and layers do not change.
+/// How a convolution is lowered to GEMM, chosen per geometry and per pass. A new fast path is one more
+/// case here plus its kernels; the ops and layers do not change.
 public enum ConvolutionStrategy: String, Sendable {
     /// Stride 1: one GEMM per kernel tap over the input laid out with padded rows, accumulated in place.
     /// No im2col buffer; costs (Wp/Wo − 1) extra columns.
     case shiftedGEMM
     /// Any stride: im2col in column chunks of bounded size, one GEMM per chunk.
     case im2col
+    /// Forward 3×3 stride 1 with ≥ 32 channels: Winograd F(2×2, 3×3), 2.25× fewer multiplies.
+    case winograd
+    /// Forward stride 1 with ≤ 8 output channels and a large kernel: one wide GEMM, then shifted sums.
+    case kernelToRow
 
-    /// The strategy the kernels use for `geometry`.
-    public static func choose(for geometry: ConvolutionGeometry) -> ConvolutionStrategy {
+    /// The pass a strategy is chosen for.
+    public enum Pass: Sendable { case forward, backwardInput, backwardWeight }
+
+    /// The strategy the kernels use for `geometry` in `pass`.
+    public static func choose(for geometry: ConvolutionGeometry, pass: Pass = .forward) -> ConvolutionStrategy {
+        if pass == .forward && WinogradF2x3.applies(to: geometry) { return .winograd }
+        if pass == .forward && KernelToRow.applies(to: geometry) { return .kernelToRow }
         if geometry.stride == 1 && (geometry.inputChannelsPerGroup >= 16 || geometry.kernelArea == 1) {
             return .shiftedGEMM
         }
@@ -84,7 +93,9 @@ public enum ConvolutionKernels {
         _ geometry: ConvolutionGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>
     ) {
-        switch ConvolutionStrategy.choose(for: geometry) {
+        switch ConvolutionStrategy.choose(for: geometry, pass: .forward) {
+        case .winograd: WinogradF2x3(geometry).forward(input: input, weight: weight, output: output)
+        case .kernelToRow: KernelToRow(geometry).forward(input: input, weight: weight, output: output)
         case .shiftedGEMM: ShiftedGEMM(geometry).forward(input: input, weight: weight, output: output)
         case .im2col: Im2col(geometry).forward(input: input, weight: weight, output: output)
         }
@@ -95,8 +106,8 @@ public enum ConvolutionKernels {
         _ geometry: ConvolutionGeometry, gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         gradientInput: UnsafeMutablePointer<Float>
     ) {
-        switch ConvolutionStrategy.choose(for: geometry) {
-        case .shiftedGEMM:
+        switch ConvolutionStrategy.choose(for: geometry, pass: .backwardInput) {
+        case .shiftedGEMM, .winograd, .kernelToRow:
             ShiftedGEMM(geometry).backwardInput(gradientOutput: gradientOutput, weight: weight,
                                                 gradientInput: gradientInput)
         case .im2col:
@@ -110,8 +121,8 @@ public enum ConvolutionKernels {
         _ geometry: ConvolutionGeometry, input: UnsafePointer<Float>, gradientOutput: UnsafePointer<Float>,
         gradientWeight: UnsafeMutablePointer<Float>
     ) {
-        switch ConvolutionStrategy.choose(for: geometry) {
-        case .shiftedGEMM:
+        switch ConvolutionStrategy.choose(for: geometry, pass: .backwardWeight) {
+        case .shiftedGEMM, .winograd, .kernelToRow:
             ShiftedGEMM(geometry).backwardWeight(input: input, gradientOutput: gradientOutput,
                                                  gradientWeight: gradientWeight)
         case .im2col:
@@ -195,10 +206,10 @@ private struct ShiftedGEMM {
         let inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup, taps = g.kernelArea
         let rearranged = rearrangedWeight(weight)
         defer { rearranged.deallocate() }
-        let padBuffer = g.padding > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: g.inputChannels * paddedPlane) : nil
-        defer { padBuffer?.deallocate() }
-        let wide = writesOutputDirectly ? nil : UnsafeMutablePointer<Float>.allocate(capacity: outPer * chunkColumns)
-        defer { wide?.deallocate() }
+        let padBuffer = g.padding > 0 ? BufferPool.allocate(g.inputChannels * paddedPlane) : nil
+        defer { if let padBuffer { BufferPool.release(padBuffer, count: g.inputChannels * paddedPlane) } }
+        let wide = writesOutputDirectly ? nil : BufferPool.allocate(outPer * chunkColumns)
+        defer { if let wide { BufferPool.release(wide, count: outPer * chunkColumns) } }
 
         for image in 0..<g.batch {
             let source = paddedImage(input + image * g.inputChannels * g.inputPlane, into: padBuffer)
@@ -275,10 +286,10 @@ private struct ShiftedGEMM {
         let inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup, taps = g.kernelArea
         let rearranged = rearrangedWeight(weight)
         defer { rearranged.deallocate() }
-        let padBuffer = p > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: g.inputChannels * paddedPlane) : nil
-        defer { padBuffer?.deallocate() }
-        let wide = writesOutputDirectly ? nil : UnsafeMutablePointer<Float>.allocate(capacity: outPer * chunkColumns)
-        defer { wide?.deallocate() }
+        let padBuffer = p > 0 ? BufferPool.allocate(g.inputChannels * paddedPlane) : nil
+        defer { if let padBuffer { BufferPool.release(padBuffer, count: g.inputChannels * paddedPlane) } }
+        let wide = writesOutputDirectly ? nil : BufferPool.allocate(outPer * chunkColumns)
+        defer { if let wide { BufferPool.release(wide, count: outPer * chunkColumns) } }
 
         for image in 0..<g.batch {
             let imageGradient = gradientInput + image * g.inputChannels * g.inputPlane
@@ -328,10 +339,10 @@ private struct ShiftedGEMM {
         let accumulated = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * inPer * taps)
         accumulated.update(repeating: 0, count: g.outputChannels * inPer * taps)
         defer { accumulated.deallocate() }
-        let padBuffer = g.padding > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: g.inputChannels * paddedPlane) : nil
-        defer { padBuffer?.deallocate() }
-        let wide = writesOutputDirectly ? nil : UnsafeMutablePointer<Float>.allocate(capacity: outPer * chunkColumns)
-        defer { wide?.deallocate() }
+        let padBuffer = g.padding > 0 ? BufferPool.allocate(g.inputChannels * paddedPlane) : nil
+        defer { if let padBuffer { BufferPool.release(padBuffer, count: g.inputChannels * paddedPlane) } }
+        let wide = writesOutputDirectly ? nil : BufferPool.allocate(outPer * chunkColumns)
+        defer { if let wide { BufferPool.release(wide, count: outPer * chunkColumns) } }
 
         for image in 0..<g.batch {
             let source = paddedImage(input + image * g.inputChannels * g.inputPlane, into: padBuffer)
@@ -460,8 +471,8 @@ private struct Im2col {
 
     func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         let g = geometry, inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: patchRows * chunkColumns)
-        defer { buffer.deallocate() }
+        let buffer = BufferPool.allocate(patchRows * chunkColumns)
+        defer { BufferPool.release(buffer, count: patchRows * chunkColumns) }
         for image in 0..<g.batch {
             for group in 0..<g.groups {
                 let groupInput = input + (image * g.inputChannels + group * inPer) * g.inputPlane
@@ -482,8 +493,8 @@ private struct Im2col {
     func backwardInput(gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                        gradientInput: UnsafeMutablePointer<Float>) {
         let g = geometry, inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: patchRows * chunkColumns)
-        defer { buffer.deallocate() }
+        let buffer = BufferPool.allocate(patchRows * chunkColumns)
+        defer { BufferPool.release(buffer, count: patchRows * chunkColumns) }
         gradientInput.update(repeating: 0, count: g.batch * g.inputChannels * g.inputPlane)
         for image in 0..<g.batch {
             for group in 0..<g.groups {
@@ -505,8 +516,8 @@ private struct Im2col {
     func backwardWeight(input: UnsafePointer<Float>, gradientOutput: UnsafePointer<Float>,
                         gradientWeight: UnsafeMutablePointer<Float>) {
         let g = geometry, inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: patchRows * chunkColumns)
-        defer { buffer.deallocate() }
+        let buffer = BufferPool.allocate(patchRows * chunkColumns)
+        defer { BufferPool.release(buffer, count: patchRows * chunkColumns) }
         gradientWeight.update(repeating: 0, count: g.outputChannels * patchRows)
         for image in 0..<g.batch {
             for group in 0..<g.groups {

@@ -12,6 +12,24 @@ public struct AxisMap: Sendable {
 
     public var count: Int { first.count }
 
+    /// Whether every coordinate reads at most one source (padding, nearest), so rows can be copied in runs.
+    public var isSingleSource: Bool { second.allSatisfy { $0 < 0 } }
+
+    /// Maximal runs `(outputStart, sourceStart, length)` of consecutive sources; sourceStart −1 means zeros.
+    public var runs: [(output: Int, source: Int, length: Int)] {
+        var result: [(output: Int, source: Int, length: Int)] = []
+        for (position, index) in first.enumerated() {
+            let source = Int(index)
+            if let last = result.last,
+               (last.source < 0 && source < 0) || (last.source >= 0 && source == last.source + last.length) {
+                result[result.count - 1].length += 1
+            } else {
+                result.append((position, source, 1))
+            }
+        }
+        return result
+    }
+
     /// A single-source map.
     public init(indices: [Int32]) {
         first = indices
@@ -33,6 +51,31 @@ public enum ResamplingKernels {
         _ output: UnsafeMutablePointer<Float>, rows: AxisMap, columns: AxisMap, planes: Int
     ) {
         let outputHeight = rows.count, outputWidth = columns.count
+        if rows.isSingleSource && columns.isSingleSource {
+            let runs = columns.runs
+            Parallel.forEachRange(planes, minimumPerWorker: max(1, 65536 / max(outputHeight * outputWidth, 1))) { range in
+                for plane in range {
+                    let source = input + plane * inputHeight * inputWidth
+                    let destination = output + plane * outputHeight * outputWidth
+                    for y in 0..<outputHeight {
+                        let line = destination + y * outputWidth
+                        let sourceRow = Int(rows.first[y])
+                        guard sourceRow >= 0 else { line.update(repeating: 0, count: outputWidth); continue }
+                        let sourceLine = source + sourceRow * inputWidth
+                        for run in runs {
+                            if run.source < 0 {
+                                (line + run.output).update(repeating: 0, count: run.length)
+                            } else if run.length == 1 {
+                                line[run.output] = sourceLine[run.source]
+                            } else {
+                                (line + run.output).update(from: sourceLine + run.source, count: run.length)
+                            }
+                        }
+                    }
+                }
+            }
+            return
+        }
         Parallel.forEachRange(planes, minimumPerWorker: max(1, 16384 / max(outputHeight * outputWidth, 1))) { range in
             for plane in range {
                 let source = input + plane * inputHeight * inputWidth

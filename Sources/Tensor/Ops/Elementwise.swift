@@ -130,11 +130,15 @@ extension Tensor {
     /// Applies `function` element-wise; `derivative(x, y)` gives dy/dx for the backward pass.
     @inline(__always)
     func unary(
-        _ name: String, _ function: (Float) -> Float,
+        _ name: String, expensive: Bool = false, _ function: (Float) -> Float,
         derivative: @escaping (_ input: Float, _ output: Float) -> Float
     ) -> Tensor {
         let output = Tensor(uninitializedShape: shape)
-        ElementwiseKernels.map(pointer, output.pointer, count: count, function)
+        if expensive {
+            ElementwiseKernels.mapInParallel(pointer, output.pointer, count: count, function)
+        } else {
+            ElementwiseKernels.map(pointer, output.pointer, count: count, function)
+        }
         return Tensor.record(output, name, inputs: [self]) { [self] gradient in
             let result = Tensor(uninitializedShape: gradient.shape)
             ElementwiseKernels.map(self.pointer, output.pointer, gradient.pointer, result.pointer,
@@ -144,9 +148,9 @@ extension Tensor {
     }
 
     /// e^x.
-    public func exp() -> Tensor { unary("exp", { Foundation.exp($0) }, derivative: { _, y in y }) }
+    public func exp() -> Tensor { unary("exp", expensive: true, { Foundation.exp($0) }, derivative: { _, y in y }) }
     /// Natural logarithm.
-    public func log() -> Tensor { unary("log", { Foundation.log($0) }, derivative: { x, _ in 1 / x }) }
+    public func log() -> Tensor { unary("log", expensive: true, { Foundation.log($0) }, derivative: { x, _ in 1 / x }) }
     /// Square root.
     public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }, derivative: { _, y in 0.5 / y }) }
     /// |x|; the derivative at 0 is 0 (as PyTorch's sign).
@@ -156,7 +160,7 @@ extension Tensor {
     /// x^exponent for a constant exponent.
     public func pow(_ exponent: Float) -> Tensor {
         if exponent == 2 { return unary("square", { $0 * $0 }, derivative: { x, _ in 2 * x }) }
-        return unary("pow", { Foundation.pow($0, exponent) },
+        return unary("pow", expensive: true, { Foundation.pow($0, exponent) },
                      derivative: { x, _ in exponent * Foundation.pow(x, exponent - 1) })
     }
     /// Clamps into `[minimum, maximum]`; gradient 1 inside, 0 outside (as torch.clamp).
@@ -165,27 +169,27 @@ extension Tensor {
               derivative: { x, _ in (x >= minimum && x <= maximum) ? 1 : 0 })
     }
     /// Swift.max(x, 0).
-    public func relu() -> Tensor { unary("relu", { Swift.max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 }) }
+    public func relu() -> Tensor { unary("relu", { $0 > 0 ? $0 : 0 }, derivative: { x, _ in x > 0 ? 1 : 0 }) }
     /// x for x > 0, `negativeSlope`·x otherwise (torch default slope 0.01; pix2pix uses 0.2).
     public func leakyReLU(negativeSlope: Float = 0.01) -> Tensor {
         unary("leaky_relu", { $0 > 0 ? $0 : negativeSlope * $0 }, derivative: { x, _ in x > 0 ? 1 : negativeSlope })
     }
     /// Hyperbolic tangent.
-    public func tanh() -> Tensor { unary("tanh", { Foundation.tanh($0) }, derivative: { _, y in 1 - y * y }) }
+    public func tanh() -> Tensor { unary("tanh", expensive: true, { Foundation.tanh($0) }, derivative: { _, y in 1 - y * y }) }
     /// Logistic sigmoid.
     public func sigmoid() -> Tensor {
-        unary("sigmoid", { Tensor.logistic($0) }, derivative: { _, y in y * (1 - y) })
+        unary("sigmoid", expensive: true, { Tensor.logistic($0) }, derivative: { _, y in y * (1 - y) })
     }
     /// x·sigmoid(x) (SiLU / swish).
     public func silu() -> Tensor {
-        unary("silu", { $0 * Tensor.logistic($0) }, derivative: { x, _ in
+        unary("silu", expensive: true, { $0 * Tensor.logistic($0) }, derivative: { x, _ in
             let s = Tensor.logistic(x)
             return s * (1 + x * (1 - s))
         })
     }
     /// Exact GELU, x·Φ(x), as torch.nn.GELU() (approximate = "none").
     public func gelu() -> Tensor {
-        unary("gelu", { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678118654752)) }, derivative: { x, _ in
+        unary("gelu", expensive: true, { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678118654752)) }, derivative: { x, _ in
             let cdf = 0.5 * (1 + Foundation.erf(x * 0.70710678118654752))
             let density = 0.39894228040143268 * Foundation.exp(-0.5 * x * x)
             return cdf + x * density

@@ -1,0 +1,241 @@
+import Foundation
+
+/// Winograd F(2×2, 3×3) forward convolution (Lavin & Gray 2016, "Fast Algorithms for Convolutional
+/// Neural Networks"): each 2×2 output tile costs 16 multiplies per channel pair instead of 36.
+///
+/// With Bᵀ, G, Aᵀ the F(2, 3) matrices, U = G·g·Gᵀ (weights), V = Bᵀ·d·B (4×4 input tiles), the 16
+/// element positions ξ each become one GEMM `M_ξ[Cout, tiles] = U_ξ[Cout, Cin] · V_ξ[Cin, tiles]`,
+/// and Y = Aᵀ·M·A gives the outputs. Tiles are processed in chunks so the V and M buffers stay bounded.
+struct WinogradF2x3 {
+    let geometry: ConvolutionGeometry
+    let tileRows: Int
+    let tileColumns: Int
+    let chunkTiles: Int
+    /// Floats between consecutive ξ planes beyond their size, so the 16 planes a tile touches do not
+    /// all map to the same cache sets (their natural stride is a large power of two).
+    static let planePadding = 16
+
+    /// Stride 1, 3×3, no dilation, one group, and enough channels for the 16 GEMMs to run at full rate.
+    static func applies(to geometry: ConvolutionGeometry) -> Bool {
+        geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.stride == 1 && geometry.dilation == 1
+            && geometry.groups == 1 && geometry.inputChannels >= 32 && geometry.outputChannels >= 32
+            && geometry.outputHeight >= 2 && geometry.outputWidth >= 2
+    }
+
+    init(_ geometry: ConvolutionGeometry) {
+        self.geometry = geometry
+        tileRows = (geometry.outputHeight + 1) / 2
+        tileColumns = (geometry.outputWidth + 1) / 2
+        let perTile = 16 * max(geometry.inputChannels, geometry.outputChannels)
+        chunkTiles = max(tileColumns, min(tileRows * tileColumns, (ConvolutionKernels.chunkBudget * 8) / perTile))
+    }
+
+    /// U[ξ][Cout][Cin] = (G·g·Gᵀ)[ξ] for every (output, input) channel pair.
+    func transformedWeight(_ weight: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
+        let pairs = geometry.outputChannels * geometry.inputChannels
+        let planeStride = pairs + Self.planePadding
+        let result = UnsafeMutablePointer<Float>.allocate(capacity: 16 * planeStride)
+        Parallel.forEachRange(pairs, minimumPerWorker: 4096) { range in
+            for pair in range {
+                let g = weight + pair * 9
+                // G·g: rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2 of the 3×3 kernel's rows.
+                let r0 = SIMD4<Float>(g[0], g[1], g[2], 0), r1 = SIMD4<Float>(g[3], g[4], g[5], 0)
+                let r2 = SIMD4<Float>(g[6], g[7], g[8], 0)
+                let rows = (r0, 0.5 * (r0 + r1 + r2), 0.5 * (r0 - r1 + r2), r2)
+                func store(_ row: SIMD4<Float>, _ index: Int) {
+                    // (G·g)·Gᵀ: the same combination on the columns.
+                    let out = result + index * 4 * planeStride + pair
+                    out[0] = row.x
+                    out[planeStride] = 0.5 * (row.x + row.y + row.z)
+                    out[2 * planeStride] = 0.5 * (row.x - row.y + row.z)
+                    out[3 * planeStride] = row.z
+                }
+                store(rows.0, 0); store(rows.1, 1); store(rows.2, 2); store(rows.3, 3)
+            }
+        }
+        return result
+    }
+
+    func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let inputs = g.inputChannels, outputs = g.outputChannels
+        let transformed = transformedWeight(weight)
+        defer { transformed.deallocate() }
+        let totalTiles = tileRows * tileColumns
+        let inputTiles = BufferPool.allocate(16 * (inputs * chunkTiles + Self.planePadding))
+        defer { BufferPool.release(inputTiles, count: 16 * (inputs * chunkTiles + Self.planePadding)) }
+        let products = BufferPool.allocate(16 * (outputs * chunkTiles + Self.planePadding))
+        defer { BufferPool.release(products, count: 16 * (outputs * chunkTiles + Self.planePadding)) }
+
+        for image in 0..<g.batch {
+            let source = input + image * inputs * g.inputPlane
+            let destination = output + image * outputs * g.outputPlane
+            var first = 0
+            while first < totalTiles {
+                let count = min(chunkTiles, totalTiles - first)
+                transformInput(source, firstTile: first, tiles: count, into: inputTiles)
+                for position in 0..<16 {
+                    GEMMKernels.multiply(m: outputs, n: count, k: inputs,
+                                         a: transformed + position * (outputs * inputs + Self.planePadding), lda: inputs,
+                                         b: inputTiles + position * (inputs * count + Self.planePadding), ldb: count,
+                                         c: products + position * (outputs * count + Self.planePadding), ldc: count)
+                }
+                transformOutput(products, firstTile: first, tiles: count, into: destination)
+                first += count
+            }
+        }
+    }
+
+    /// V[ξ][c][t] = (Bᵀ·d·B)[ξ] for the 4×4 input patch d of each tile (zero outside the image).
+    func transformInput(_ image: UnsafePointer<Float>, firstTile: Int, tiles: Int, into buffer: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let channels = g.inputChannels, planeStride = channels * tiles + Self.planePadding
+        Parallel.forEachRange(channels, minimumPerWorker: 4) { range in
+            for channel in range {
+                let plane = image + channel * g.inputPlane
+                let base = buffer + channel * tiles
+                for local in 0..<tiles {
+                    let tile = firstTile + local
+                    let top = (tile / tileColumns) * 2 - g.padding, left = (tile % tileColumns) * 2 - g.padding
+                    @inline(__always) func row(_ offset: Int) -> SIMD4<Float> {
+                        let y = top + offset
+                        guard y >= 0 && y < g.inputHeight else { return SIMD4<Float>() }
+                        let line = plane + y * g.inputWidth
+                        if left >= 0 && left + 4 <= g.inputWidth {
+                            return UnsafeRawPointer(line + left).loadUnaligned(as: SIMD4<Float>.self)
+                        }
+                        var values = SIMD4<Float>()
+                        for column in 0..<4 where left + column >= 0 && left + column < g.inputWidth {
+                            values[column] = line[left + column]
+                        }
+                        return values
+                    }
+                    let d0 = row(0), d1 = row(1), d2 = row(2), d3 = row(3)
+                    // Bᵀ·d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3; then ·B on each row's columns.
+                    let out = base + local
+                    @inline(__always) func store(_ t: SIMD4<Float>, _ index: Int) {
+                        out[(index * 4) * planeStride] = t.x - t.z
+                        out[(index * 4 + 1) * planeStride] = t.y + t.z
+                        out[(index * 4 + 2) * planeStride] = t.z - t.y
+                        out[(index * 4 + 3) * planeStride] = t.y - t.w
+                    }
+                    store(d0 - d2, 0); store(d1 + d2, 1); store(d2 - d1, 2); store(d1 - d3, 3)
+                }
+            }
+        }
+    }
+
+    /// Y = Aᵀ·M·A per tile, written to the 2×2 outputs that fall inside the image.
+    func transformOutput(_ products: UnsafePointer<Float>, firstTile: Int, tiles: Int, into output: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let channels = g.outputChannels, planeStride = channels * tiles + Self.planePadding
+        Parallel.forEachRange(channels, minimumPerWorker: 4) { range in
+            for channel in range {
+                let plane = output + channel * g.outputPlane
+                let base = products + channel * tiles
+                for local in 0..<tiles {
+                    let tile = firstTile + local
+                    let m = base + local
+                    @inline(__always) func row(_ index: Int) -> SIMD4<Float> {
+                        SIMD4<Float>(m[(index * 4) * planeStride], m[(index * 4 + 1) * planeStride],
+                                     m[(index * 4 + 2) * planeStride], m[(index * 4 + 3) * planeStride])
+                    }
+                    let m0 = row(0), m1 = row(1), m2 = row(2), m3 = row(3)
+                    // Aᵀ·M: rows m0 + m1 + m2 and m1 − m2 − m3; then ·A on the columns.
+                    let top = m0 + m1 + m2, bottom = m1 - m2 - m3
+                    let y = (tile / tileColumns) * 2, x = (tile % tileColumns) * 2
+                    let line = plane + y * g.outputWidth + x
+                    let hasRight = x + 1 < g.outputWidth, hasBelow = y + 1 < g.outputHeight
+                    line[0] = top.x + top.y + top.z
+                    if hasRight { line[1] = top.y - top.z - top.w }
+                    if hasBelow {
+                        line[g.outputWidth] = bottom.x + bottom.y + bottom.z
+                        if hasRight { line[g.outputWidth + 1] = bottom.y - bottom.z - bottom.w }
+                    }
+                }
+            }
+        }
+    }
+}
+/// Forward convolution for few output channels and a large kernel ("kn2row"): one GEMM
+/// `[Cout·taps, Cin] × [Cin, rows·Wp]` over a band of padded input rows, then each output sums its
+/// taps' shifted rows. Keeps the GEMM wide where per-tap GEMMs would have only Cout rows.
+struct KernelToRow {
+    let geometry: ConvolutionGeometry
+    let paddedHeight: Int
+    let paddedWidth: Int
+    let bandRows: Int
+
+    static func applies(to geometry: ConvolutionGeometry) -> Bool {
+        geometry.stride == 1 && geometry.groups == 1 && geometry.outputChannels <= 8 && geometry.kernelArea >= 9
+            && geometry.inputChannels >= 8
+    }
+
+    init(_ geometry: ConvolutionGeometry) {
+        self.geometry = geometry
+        paddedHeight = geometry.inputHeight + 2 * geometry.padding
+        paddedWidth = geometry.inputWidth + 2 * geometry.padding
+        let halo = (geometry.kernelHeight - 1) * geometry.dilation
+        let rowsFitting = (ConvolutionKernels.chunkBudget * 8) / max(geometry.outputChannels * geometry.kernelArea * paddedWidth, 1)
+        bandRows = max(1, min(geometry.outputHeight, rowsFitting - halo))
+    }
+
+    func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let taps = g.kernelArea, rowsOfProduct = g.outputChannels * taps
+        let halo = (g.kernelHeight - 1) * g.dilation
+        // W2[co·taps + tap][ci] = W[co][ci][tap].
+        let rearranged = BufferPool.allocate(rowsOfProduct * g.inputChannels)
+        defer { BufferPool.release(rearranged, count: rowsOfProduct * g.inputChannels) }
+        for outputChannel in 0..<g.outputChannels {
+            for inputChannel in 0..<g.inputChannels {
+                for tap in 0..<taps {
+                    rearranged[(outputChannel * taps + tap) * g.inputChannels + inputChannel] =
+                        weight[(outputChannel * g.inputChannels + inputChannel) * taps + tap]
+                }
+            }
+        }
+        let paddedPlane = paddedHeight * paddedWidth
+        let padBuffer = g.padding > 0 ? BufferPool.allocate(g.inputChannels * paddedPlane) : nil
+        defer { if let padBuffer { BufferPool.release(padBuffer, count: g.inputChannels * paddedPlane) } }
+        let product = BufferPool.allocate(rowsOfProduct * (bandRows + halo) * paddedWidth)
+        defer { BufferPool.release(product, count: rowsOfProduct * (bandRows + halo) * paddedWidth) }
+
+        for image in 0..<g.batch {
+            var source = input + image * g.inputChannels * g.inputPlane
+            if let padBuffer {
+                let p = g.padding
+                padBuffer.update(repeating: 0, count: g.inputChannels * paddedPlane)
+                for channel in 0..<g.inputChannels {
+                    for row in 0..<g.inputHeight {
+                        (padBuffer + channel * paddedPlane + (row + p) * paddedWidth + p)
+                            .update(from: source + channel * g.inputPlane + row * g.inputWidth, count: g.inputWidth)
+                    }
+                }
+                source = UnsafePointer(padBuffer)
+            }
+            var firstRow = 0
+            while firstRow < g.outputHeight {
+                let rows = min(bandRows, g.outputHeight - firstRow)
+                let columns = (rows + halo) * paddedWidth
+                GEMMKernels.multiply(m: rowsOfProduct, n: columns, k: g.inputChannels, a: rearranged, lda: g.inputChannels,
+                                     b: source + firstRow * paddedWidth, ldb: paddedPlane, c: product, ldc: columns)
+                let destination = output + image * g.outputChannels * g.outputPlane
+                Parallel.forEachRange(g.outputChannels * rows, minimumPerWorker: 8) { range in
+                    for item in range {
+                        let outputChannel = item / rows, row = item % rows
+                        let line = destination + outputChannel * g.outputPlane + (firstRow + row) * g.outputWidth
+                        line.update(repeating: 0, count: g.outputWidth)
+                        for tap in 0..<taps {
+                            let ky = tap / g.kernelWidth, kx = tap % g.kernelWidth
+                            let shifted = product + (outputChannel * taps + tap) * columns
+                                + (row + ky * g.dilation) * paddedWidth + kx * g.dilation
+                            for x in 0..<g.outputWidth { line[x] += shifted[x] }
+                        }
+                    }
+                }
+                firstRow += rows
+            }
+        }
+    }
+}
