@@ -147,7 +147,19 @@ public final class Sequential: Module {
 
     public override func forward(_ input: Tensor) -> Tensor {
         var current = input
-        for layer in layers { current = layer(current) }
+        var index = 0
+        while index < layers.count {
+            // Inference only: a non-affine instance norm followed by ReLU runs as one pass over memory.
+            if !GradientMode.isEnabled, index + 1 < layers.count,
+               let norm = layers[index] as? InstanceNorm2d, norm.weight == nil,
+               let activation = layers[index + 1] as? Activation, activation.function == .relu {
+                current = current.instanceNormalizedRectified(epsilon: norm.epsilon)
+                index += 2
+                continue
+            }
+            current = layers[index](current)
+            index += 1
+        }
         return current
     }
 }

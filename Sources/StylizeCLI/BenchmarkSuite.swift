@@ -61,6 +61,12 @@ struct BenchmarkSuite {
         let weight = Tensor.randomNormal([256, 256, 3, 3], standardDeviation: 0.02, requiresGrad: true)
         let forwardSeconds = median { withoutGradient { _ = Tensor.conv2d(input, weight: weight, padding: 1) } }
         let forwardRate = gemmFlops / forwardSeconds / 1e9
+        ConvolutionStrategy.allowsFastForwardPaths = false
+        let gemmLoweredSeconds = median { withoutGradient { _ = Tensor.conv2d(input, weight: weight, padding: 1) } }
+        ConvolutionStrategy.allowsFastForwardPaths = true
+        let gemmLoweredRate = gemmFlops / gemmLoweredSeconds / 1e9
+        report.dictionary["conv2d_forward_gemm_lowering_gflops"] = gemmLoweredRate
+        report.dictionary["conv2d_forward_gemm_lowering_fraction_of_sgemm"] = gemmLoweredRate / gemmRate
         let gradient = Tensor.randomNormal([1, 256, 64, 64])
         let output = Tensor.conv2d(input, weight: weight, padding: 1)
         let backwardSeconds = median {
@@ -72,8 +78,10 @@ struct BenchmarkSuite {
         report.dictionary["conv2d_forward_gflops"] = forwardRate
         report.dictionary["conv2d_forward_fraction_of_sgemm"] = forwardRate / gemmRate
         report.dictionary["conv2d_backward_gflops"] = backwardRate
-        log(String(format: "conv2d 3x3 256->256 64x64 forward   %7.1f GFLOP/s  (%.2f ms, %.0f%% of sgemm)",
+        log(String(format: "conv2d 3x3 256->256 64x64 forward   %7.1f GFLOP/s  (%.2f ms, %.0f%% of sgemm; Winograd, direct-conv FLOPs)",
                    forwardRate, forwardSeconds * 1e3, 100 * forwardRate / gemmRate))
+        log(String(format: "  same, GEMM lowering only          %7.1f GFLOP/s  (%.2f ms, %.0f%% of sgemm)",
+                   gemmLoweredRate, gemmLoweredSeconds * 1e3, 100 * gemmLoweredRate / gemmRate))
         log(String(format: "conv2d 3x3 256->256 64x64 backward  %7.1f GFLOP/s  (%.2f ms, input + weight)",
                    backwardRate, backwardSeconds * 1e3))
     }

@@ -70,10 +70,13 @@ public enum ConvolutionStrategy: String, Sendable {
     /// The pass a strategy is chosen for.
     public enum Pass: Sendable { case forward, backwardInput, backwardWeight }
 
+    /// When false, forward passes use only the GEMM lowerings (for benchmarks and comparisons).
+    nonisolated(unsafe) public static var allowsFastForwardPaths = true
+
     /// The strategy the kernels use for `geometry` in `pass`.
     public static func choose(for geometry: ConvolutionGeometry, pass: Pass = .forward) -> ConvolutionStrategy {
-        if pass == .forward && WinogradF2x3.applies(to: geometry) { return .winograd }
-        if pass == .forward && KernelToRow.applies(to: geometry) { return .kernelToRow }
+        if pass == .forward && allowsFastForwardPaths && WinogradF2x3.applies(to: geometry) { return .winograd }
+        if pass == .forward && allowsFastForwardPaths && KernelToRow.applies(to: geometry) { return .kernelToRow }
         if geometry.stride == 1 && (geometry.inputChannelsPerGroup >= 16 || geometry.kernelArea == 1) {
             return .shiftedGEMM
         }
@@ -132,6 +135,27 @@ public enum ConvolutionKernels {
     }
 }
 
+extension ConvolutionKernels {
+    /// Copies one image's `[Cin, H, W]` channels into `[Cin, H + 2p, W + 2p]` with a zero border.
+    static func zeroPad(_ image: UnsafePointer<Float>, geometry g: ConvolutionGeometry, into buffer: UnsafeMutablePointer<Float>) {
+        let p = g.padding, paddedWidth = g.inputWidth + 2 * p
+        let paddedPlane = (g.inputHeight + 2 * p) * paddedWidth
+        Parallel.forEachRange(g.inputChannels, minimumPerWorker: max(1, 8192 / max(paddedPlane, 1))) { range in
+            for channel in range {
+                let destination = buffer + channel * paddedPlane
+                destination.update(repeating: 0, count: p * paddedWidth)
+                for row in 0..<g.inputHeight {
+                    let line = destination + (row + p) * paddedWidth
+                    line.update(repeating: 0, count: p)
+                    (line + p).update(from: image + channel * g.inputPlane + row * g.inputWidth, count: g.inputWidth)
+                    (line + p + g.inputWidth).update(repeating: 0, count: p)
+                }
+                (destination + (p + g.inputHeight) * paddedWidth).update(repeating: 0, count: p * paddedWidth)
+            }
+        }
+    }
+}
+
 // MARK: - Shifted GEMM (stride 1)
 
 /// For stride 1, output pixel (y, x) reads input (y + ky·d, x + kx·d). Laid out with the padded row
@@ -184,20 +208,7 @@ private struct ShiftedGEMM {
     /// The padded copy of one image's channels (or the image itself when there is no padding).
     func paddedImage(_ image: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
         guard let buffer else { return image }
-        let g = geometry, p = g.padding
-        Parallel.forEachRange(g.inputChannels, minimumPerWorker: max(1, 8192 / max(paddedPlane, 1))) { range in
-            for channel in range {
-                let destination = buffer + channel * paddedPlane
-                destination.update(repeating: 0, count: p * paddedWidth)
-                for row in 0..<g.inputHeight {
-                    let line = destination + (row + p) * paddedWidth
-                    line.update(repeating: 0, count: p)
-                    (line + p).update(from: image + channel * g.inputPlane + row * g.inputWidth, count: g.inputWidth)
-                    (line + p + g.inputWidth).update(repeating: 0, count: p)
-                }
-                (destination + (p + g.inputHeight) * paddedWidth).update(repeating: 0, count: p * paddedWidth)
-            }
-        }
+        ConvolutionKernels.zeroPad(image, geometry: geometry, into: buffer)
         return UnsafePointer(buffer)
     }
 

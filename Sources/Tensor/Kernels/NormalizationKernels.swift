@@ -4,12 +4,13 @@ import Foundation
 /// segments of `length` contiguous floats. Instance, group and layer norm use outer = 1;
 /// batch norm uses outer = N, groups = C, length = H·W.
 public enum NormalizationKernels {
-    /// `output = (input − mean) / √(variance + epsilon)` per group; writes the biased variance and 1/σ.
+    /// `output = (input − mean) / √(variance + epsilon)` per group (then max(·, 0) when `rectify`);
+    /// writes the biased variance and 1/σ.
     public static func normalize(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
         mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>,
         inverseStandardDeviation: UnsafeMutablePointer<Float>,
-        outer: Int, groups: Int, length: Int, epsilon: Float
+        outer: Int, groups: Int, length: Int, epsilon: Float, rectify: Bool = false
     ) {
         let total = Double(outer * length)
         Parallel.forEachRange(groups, minimumPerWorker: max(1, 8192 / max(outer * length, 1))) { range in
@@ -32,7 +33,11 @@ public enum NormalizationKernels {
                 for segment in 0..<outer {
                     let source = input + (segment * groups + group) * length
                     let destination = output + (segment * groups + group) * length
-                    for index in 0..<length { destination[index] = (source[index] - groupMean) * inverse }
+                    if rectify {
+                        for index in 0..<length { destination[index] = Swift.max((source[index] - groupMean) * inverse, 0) }
+                    } else {
+                        for index in 0..<length { destination[index] = (source[index] - groupMean) * inverse }
+                    }
                 }
             }
         }

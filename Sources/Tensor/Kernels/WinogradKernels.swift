@@ -204,14 +204,7 @@ struct KernelToRow {
         for image in 0..<g.batch {
             var source = input + image * g.inputChannels * g.inputPlane
             if let padBuffer {
-                let p = g.padding
-                padBuffer.update(repeating: 0, count: g.inputChannels * paddedPlane)
-                for channel in 0..<g.inputChannels {
-                    for row in 0..<g.inputHeight {
-                        (padBuffer + channel * paddedPlane + (row + p) * paddedWidth + p)
-                            .update(from: source + channel * g.inputPlane + row * g.inputWidth, count: g.inputWidth)
-                    }
-                }
+                ConvolutionKernels.zeroPad(source, geometry: g, into: padBuffer)
                 source = UnsafePointer(padBuffer)
             }
             var firstRow = 0

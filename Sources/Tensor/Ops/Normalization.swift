@@ -49,6 +49,23 @@ extension Tensor {
         return result
     }
 
+    /// Instance normalisation followed by ReLU in one pass over memory, for inference.
+    ///
+    /// Equal to `instanceNormalized(epsilon:).relu()`; records nothing, so it is only for inference mode.
+    public func instanceNormalizedRectified(epsilon: Float = 1e-5) -> Tensor {
+        precondition(!GradientMode.isEnabled || !needsGradient, "the fused norm+ReLU is for inference only")
+        let planes = shape[0] * shape[1]
+        let output = Tensor(uninitializedShape: shape)
+        var scratch = [Float](repeating: 0, count: 3 * planes)
+        scratch.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            NormalizationKernels.normalize(pointer, output.pointer, mean: base, variance: base + planes,
+                                           inverseStandardDeviation: base + 2 * planes, outer: 1, groups: planes,
+                                           length: count / Swift.max(planes, 1), epsilon: epsilon, rectify: true)
+        }
+        return output
+    }
+
     /// Instance normalisation (torch.nn.functional.instance_norm without running statistics).
     ///
     /// Input `[N, C, H, W]`; each (n, c) plane is normalised by its own mean and biased variance, then
