@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "ImageIO", targets: ["ImageIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,9 +29,17 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
 
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        /// The libpng/libjpeg calls; their longjmp error handling stays in C.
+        .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
+
         // MARK: - Engine
         .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: fastMath),
+
+        // MARK: - Images and data
+        .target(name: "ImageIO", dependencies: ["CImageCodecs", "Tensor"], swiftSettings: fastMath),
 
         // MARK: - Models
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: fastMath),
@@ -39,7 +48,7 @@ let package = Package(
         .target(
             name: "StylizeCLI",
             dependencies: [
-                "Tensor", "NN", "Models",
+                "Tensor", "NN", "Models", "ImageIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath
@@ -50,6 +59,7 @@ let package = Package(
         .target(name: "_TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/_TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "_TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "_TestSupport"]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Tensor", "_TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensor", "NN", "Models", "_TestSupport"]),
         .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport"]),
     ],
