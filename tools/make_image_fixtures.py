@@ -3,7 +3,7 @@
 
 Every variant is derived from a crop of a real photo (Tests/Fixtures/images/photo*.png, copied from the
 monet2photo data). For each decodable variant, the pixels pillow decodes are stored in
-expected.safetensors (as F32 samples, shape [H, W, C]) under the file's name; the Swift tests compare
+expected.safetensors (U8, or F32 for 16-bit samples; shape [H, W, C]) under the file's name; the Swift tests compare
 their decoder against them: exactly for PNG, within a stated tolerance for JPEG (different libjpeg
 builds may round the IDCT differently). Bad inputs are written too. Run: python3 tools/make_image_fixtures.py
 """
@@ -132,6 +132,19 @@ for orientation in range(1, 9):
     with Image.open(os.path.join(here, name)) as image:
         expected[name] = np.array(ImageOps.exif_transpose(image)).astype(np.float32)
 
+# Resizing: every filter, up and down, RGB and L, against pillow's own results.
+filters = {"nearest": Image.Resampling.NEAREST, "box": Image.Resampling.BOX, "bilinear": Image.Resampling.BILINEAR,
+           "hamming": Image.Resampling.HAMMING, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
+for filter_name, method in filters.items():
+    for (w, h) in ((50, 31), (17, 11), (37, 9), (64, 23)):
+        for mode, image in (("rgb", rgb), ("gray", gray)):
+            array = np.array(image.resize((w, h), method))
+            if array.ndim == 2:
+                array = array[:, :, None]
+            expected[f"resize/{mode}/{filter_name}/{w}x{h}"] = array.astype(np.float32)
+# The reference pipeline's load step: the whole 256x256 photo to 286x286, bicubic.
+expected["resize/photo/bicubic/286x286"] = np.array(photo.resize((286, 286), Image.Resampling.BICUBIC)).astype(np.float32)
+
 # Bad inputs.
 open(os.path.join(here, "bad_empty.png"), "wb").close()
 open(os.path.join(here, "bad_text.jpg"), "w").write("this is not a picture\n")
@@ -153,8 +166,10 @@ header, blobs, offset = {"__metadata__": {"pillow": Image.__version__ if hasattr
 import PIL
 header["__metadata__"]["pillow"] = PIL.__version__
 for key in sorted(expected):
-    blob = np.ascontiguousarray(expected[key], dtype="<f4").tobytes()
-    header[key] = {"dtype": "F32", "shape": list(expected[key].shape), "data_offsets": [offset, offset + len(blob)]}
+    eight_bit = expected[key].max() <= 255
+    blob = np.ascontiguousarray(expected[key], dtype=np.uint8 if eight_bit else "<f4").tobytes()
+    header[key] = {"dtype": "U8" if eight_bit else "F32", "shape": list(expected[key].shape),
+                   "data_offsets": [offset, offset + len(blob)]}
     blobs.append(blob)
     offset += len(blob)
 encoded = json.dumps(header, sort_keys=True).encode()
