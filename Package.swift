@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "ImageIO", targets: ["ImageIO"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,6 +41,7 @@ let package = Package(
 
         // MARK: - Images and data
         .target(name: "ImageIO", dependencies: ["CImageCodecs", "Tensor"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["ImageIO", "Tensor"], swiftSettings: fastMath),
 
         // MARK: - Models
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: fastMath),
@@ -48,7 +50,7 @@ let package = Package(
         .target(
             name: "StylizeCLI",
             dependencies: [
-                "Tensor", "NN", "Models", "ImageIO",
+                "Tensor", "NN", "Models", "ImageIO", "Datasets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath
@@ -60,6 +62,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "_TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "_TestSupport"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Tensor", "_TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "ImageIO", "Tensor", "_TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensor", "NN", "Models", "_TestSupport"]),
         .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport"]),
     ],

@@ -13,7 +13,7 @@ public struct Stylize: ParsableCommand {
         Set STYLIZE_THREADS to change the number of worker threads (default: all cores).
         """,
         version: version,
-        subcommands: [Bench.self]
+        subcommands: [Bench.self, Combine.self]
     )
 
     public init() {}

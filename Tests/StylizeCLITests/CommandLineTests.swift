@@ -53,6 +53,29 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNotNil((sizes?["16"] as? [String: Any])?["peak_rss_mb"] as? Double)
     }
 
+    func testCombineBuildsAlignedImagesAndReportsFailures() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fixtures = fixturesDirectory.appendingPathComponent("images")
+        for folder in ["A", "B"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("rgb8.png"), to: root.appendingPathComponent("A/pair.png"))
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("baseline444.jpg"), to: root.appendingPathComponent("B/pair.jpg"))
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("gray8.png"), to: root.appendingPathComponent("A/alone.png"))
+        let output = root.appendingPathComponent("AB").path
+        let result = try run(["combine", "--a", root.appendingPathComponent("A").path, "--b", root.appendingPathComponent("B").path, output])
+        XCTAssertEqual(result.status, 1, "an unpaired file makes the exit code 1")
+        XCTAssertTrue(result.output.contains("failed: alone"), result.output)
+        XCTAssertTrue(result.output.contains("combined 1"), result.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: output + "/pair.png"))
+        let missing = try run(["combine", "--a", "/nonexistent/A", "--b", "/nonexistent/B", output])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.error.contains("/nonexistent/A"), missing.error)
+        let badFormat = try run(["combine", "--a", "x", "--b", "y", output, "--format", "gif"])
+        XCTAssertTrue(badFormat.error.contains("png or jpg"), badFormat.error)
+    }
+
     func testBadArgumentsFailWithAMessage() throws {
         let result = try run(["bench", "--sizes", "7"])
         XCTAssertNotEqual(result.status, 0)

@@ -1,0 +1,55 @@
+import Foundation
+import ImageIO
+
+/// Errors about dataset folders; each names the path.
+public enum DatasetError: Error, Equatable, CustomStringConvertible {
+    case missingFolder(path: String)
+    case noImages(path: String)
+    case unpairedFiles(folder: String, names: [String])
+    case unreadableImage(ImageError)
+
+    public var description: String {
+        switch self {
+        case .missingFolder(let path): return "\(path): no such folder"
+        case .noImages(let path): return "\(path): contains no .png, .jpg or .jpeg images"
+        case .unpairedFiles(let folder, let names):
+            return "\(folder): \(names.count) file(s) without a partner of the same name: "
+                + names.prefix(5).joined(separator: ", ") + (names.count > 5 ? ", …" : "")
+        case .unreadableImage(let error): return error.description
+        }
+    }
+}
+
+/// Listing of image files as the reference `make_dataset` does, made deterministic.
+public enum ImageFolder {
+    /// Extensions recognised as images (any letter case).
+    public static let extensions: Set<String> = ["png", "jpg", "jpeg"]
+
+    /// Image files under `folder`, sorted by path. Hidden files and folders (names starting with ".")
+    /// are skipped; `recursive` descends into subfolders.
+    ///
+    /// - Throws: ``DatasetError/missingFolder(path:)`` or ``DatasetError/noImages(path:)``.
+    public static func list(_ folder: URL, recursive: Bool = true) throws -> [URL] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw DatasetError.missingFolder(path: folder.path)
+        }
+        var found: [URL] = []
+        var pending = [folder]
+        while let current = pending.popLast() {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: current.path)) ?? []
+            for name in names where !name.hasPrefix(".") {
+                let url = current.appendingPathComponent(name)
+                var childIsDirectory: ObjCBool = false
+                FileManager.default.fileExists(atPath: url.path, isDirectory: &childIsDirectory)
+                if childIsDirectory.boolValue {
+                    if recursive { pending.append(url) }
+                } else if extensions.contains(url.pathExtension.lowercased()) {
+                    found.append(url)
+                }
+            }
+        }
+        guard !found.isEmpty else { throw DatasetError.noImages(path: folder.path) }
+        return found.sorted { $0.path < $1.path }
+    }
+}
