@@ -32,14 +32,7 @@ public enum PairCombiner {
     /// outputs are kept unless `overwrite`. Unpaired files and size mismatches are reported, not fatal.
     public static func combine(folderA: URL, folderB: URL, output: URL, format: ImageFormat? = nil,
                                overwrite: Bool = false) throws -> Report {
-        func keyed(_ folder: URL) throws -> [String: URL] {
-            var result: [String: URL] = [:]
-            for url in try ImageFolder.list(folder) {
-                result[(String(url.path.dropFirst(folder.path.count + 1)) as NSString).deletingPathExtension] = url
-            }
-            return result
-        }
-        let a = try keyed(folderA), b = try keyed(folderB)
+        let a = try ImageFolder.keyedByName(folderA), b = try ImageFolder.keyedByName(folderB)
         var report = Report()
         for key in Set(a.keys).union(b.keys).sorted() {
             guard let pathA = a[key], let pathB = b[key] else {

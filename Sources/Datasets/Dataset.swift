@@ -117,15 +117,7 @@ public struct PairedFolderDataset: Dataset {
         let folderA = FileManager.default.fileExists(atPath: phased.path) ? phased : root.appendingPathComponent("A")
         let folderB = FileManager.default.fileExists(atPath: phased.path) ? root.appendingPathComponent(phase + "B")
             : root.appendingPathComponent("B")
-        func keyed(_ folder: URL) throws -> [String: URL] {
-            var result: [String: URL] = [:]
-            for url in try ImageFolder.list(folder) {
-                let relative = String(url.path.dropFirst(folder.path.count + 1))
-                result[(relative as NSString).deletingPathExtension] = url
-            }
-            return result
-        }
-        let a = try keyed(folderA), b = try keyed(folderB)
+        let a = try ImageFolder.keyedByName(folderA), b = try ImageFolder.keyedByName(folderB)
         let unpaired = Set(a.keys).symmetricDifference(b.keys).sorted()
         guard unpaired.isEmpty else { throw DatasetError.unpairedFiles(folder: root.path, names: unpaired) }
         let ordered = a.keys.sorted().map { (a[$0]!, b[$0]!) }

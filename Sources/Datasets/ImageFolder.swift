@@ -52,4 +52,14 @@ public enum ImageFolder {
         guard !found.isEmpty else { throw DatasetError.noImages(path: folder.path) }
         return found.sorted { $0.path < $1.path }
     }
+
+    /// The images of ``list(_:recursive:)`` keyed by path relative to `folder` without extension
+    /// (`sub/photo` for `sub/photo.JPG`): how paired folders are matched.
+    public static func keyedByName(_ folder: URL) throws -> [String: URL] {
+        var result: [String: URL] = [:]
+        for url in try list(folder) {
+            result[(String(url.path.dropFirst(folder.path.count + 1)) as NSString).deletingPathExtension] = url
+        }
+        return result
+    }
 }

@@ -42,6 +42,13 @@ extension Image {
         return remapped(width: width, height: height) { ($0 + x, $1 + y) }
     }
 
+    /// The central `width × height` region (torchvision CenterCrop: offsets round((W − w)/2), ties to even).
+    public func centerCropped(width: Int, height: Int) -> Image {
+        let x = Int((Double(self.width - width) / 2).rounded(.toNearestOrEven))
+        let y = Int((Double(self.height - height) / 2).rounded(.toNearestOrEven))
+        return croppedPaddingWithZeros(x: x, y: y, width: width, height: height)
+    }
+
     /// The same pixels without an alpha channel (gray+alpha → gray, RGBA → RGB).
     public func withoutAlpha() -> Image {
         guard channels == 2 || channels == 4 else { return self }

@@ -90,9 +90,13 @@ final class CodecTests: XCTestCase {
         }
     }
 
-    func testRealPhotoWithSpacesAndColonsInItsName() throws {
+    func testRealPhotoWithSpacesAndColonsInItsNameAndAPainting() throws {
         let image = try Image.read(contentsOf: url("photo 2014-08-01 22:38:22.png"))
         XCTAssertEqual([image.width, image.height, image.channels], [256, 256, 3])
+        let painting = try Image.read(contentsOf: url("painting.png"))
+        XCTAssertEqual([painting.width, painting.height, painting.channels], [256, 256, 3])
+        let center = image.centerCropped(width: 100, height: 51)
+        XCTAssertEqual(center[0, 0, 1], image[78, 102, 1])   // round(156 / 2) = 78, round(102.5) = 102 (ties to even)
     }
 
     func testRoundTripsAndAtomicWrites() throws {
@@ -168,6 +172,20 @@ final class ColorTests: XCTestCase {
         XCTAssertEqual(ColorSpace.luma(red: 0, green: 255, blue: 0), 150)
         XCTAssertEqual(ColorSpace.luma(red: 0, green: 0, blue: 255), 29)
         XCTAssertEqual(ColorSpace.luma(red: 10, green: 200, blue: 30), 124)
+    }
+
+    /// PIL's `convert("YCbCr")` uses fixed-point tables: within ±1 of the exact full-range formula.
+    func testYCbCrMatchesPILWithinOneLevel() {
+        let cases: [((Double, Double, Double), (Double, Double, Double))] = [
+            ((200, 100, 50), (124, 86, 182)), ((0, 0, 0), (0, 128, 128)), ((255, 255, 255), (255, 128, 128)),
+            ((10, 200, 30), (123, 75, 46)),
+        ]
+        for (rgb, pil) in cases {
+            let ycc = ColorSpace.yCbCr(red: rgb.0, green: rgb.1, blue: rgb.2)
+            XCTAssertEqual(ycc.y.rounded(), pil.0, accuracy: 1, "\(rgb)")
+            XCTAssertEqual(ycc.cb.rounded(), pil.1, accuracy: 1, "\(rgb)")
+            XCTAssertEqual(ycc.cr.rounded(), pil.2, accuracy: 1, "\(rgb)")
+        }
     }
 
     func testYCbCrRoundTrip() {
