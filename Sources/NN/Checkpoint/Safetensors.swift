@@ -18,6 +18,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unsupportedDataType(path: String, key: String, dataType: String)
     case missingTensor(path: String, key: String)
     case unwritable(path: String, reason: String)
+    /// A PyTorch checkpoint that needs more than a state dict (arbitrary code): refused, never executed.
+    case refused(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -26,6 +28,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .unsupportedDataType(let path, let key, let dataType): return "\(path): tensor \(key) has unsupported dtype \(dataType)"
         case .missingTensor(let path, let key): return "\(path): tensor \(key) is missing"
         case .unwritable(let path, let reason): return "\(path): cannot write: \(reason)"
+        case .refused(let path, let reason): return "\(path): refusing to load: \(reason)"
         }
     }
 }
