@@ -27,30 +27,9 @@ def median_seconds(body, repeats):
 
 
 def resnet_9blocks(torch):
-    nn = torch.nn
-
-    class Block(nn.Module):
-        def __init__(self, dim):
-            super().__init__()
-            self.conv_block = nn.Sequential(
-                nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True),
-                nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim))
-
-        def forward(self, x):
-            return x + self.conv_block(x)
-
-    layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, 64, 7), nn.InstanceNorm2d(64), nn.ReLU(True)]
-    for i in range(2):
-        c = 64 * 2 ** i
-        layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.InstanceNorm2d(2 * c), nn.ReLU(True)]
-    layers += [Block(256) for _ in range(9)]
-    for i in range(2):
-        c = 256 // 2 ** i
-        layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
-                   nn.InstanceNorm2d(c // 2), nn.ReLU(True)]
-    layers += [nn.ReflectionPad2d(3), nn.Conv2d(64, 3, 7), nn.Tanh()]
-    model = nn.Sequential(*layers).eval()
-    return model
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from reference_networks import resnet
+    return resnet(64, 9).eval()
 
 
 def generator_child(size, repeats, threads):
@@ -98,6 +77,12 @@ def main():
                               "--threads", str(args.threads)], check=True, capture_output=True, text=True)
         results[str(size)] = json.loads(out.stdout.strip().splitlines()[-1])
     report["resnet_9blocks_forward"] = results
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from reference_networks import unet
+    net = unet(64, 8).eval()
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    with torch.inference_mode():
+        report["unet_256_forward"] = {"seconds": median_seconds(lambda: net.forward(x), args.repeats)}
     if args.json:
         print(json.dumps(report, sort_keys=True))
         return
@@ -107,6 +92,7 @@ def main():
     print(f"conv2d 3x3 256->256 64x64 backward  {report['conv2d_backward_gflops']:7.1f} GFLOP/s")
     for size, entry in results.items():
         print(f"resnet_9blocks forward {size}x{size}  {entry['seconds']:7.3f} s   peak RSS {entry['peak_rss_mb']:6.0f} MB")
+    print(f"unet_256 forward 256x256          {report['unet_256_forward']['seconds']:7.3f} s")
 
 
 if __name__ == "__main__":

@@ -15,73 +15,10 @@ import struct
 import torch
 import torch.nn as nn
 
+from reference_networks import resnet, unet
+
 here = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "checkpoints")
 torch.manual_seed(0)
-
-
-class ResnetBlock(nn.Module):
-    def __init__(self, dim, dropout):
-        super().__init__()
-        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True)]
-        if dropout:
-            layers.append(nn.Dropout(0.5))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim)]
-        self.conv_block = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return x + self.conv_block(x)
-
-
-def resnet(ngf, blocks, dropout=False):
-    layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU(True)]
-    for i in range(2):
-        c = ngf * 2 ** i
-        layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.InstanceNorm2d(2 * c), nn.ReLU(True)]
-    layers += [ResnetBlock(ngf * 4, dropout) for _ in range(blocks)]
-    for i in range(2):
-        c = ngf * 4 // 2 ** i
-        layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1), nn.InstanceNorm2d(c // 2),
-                   nn.ReLU(True)]
-    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
-    net = nn.Module()
-    net.model = nn.Sequential(*layers)
-    net.forward = lambda x: net.model(x)
-    return net
-
-
-class UnetBlock(nn.Module):
-    def __init__(self, outer, inner, input_nc=None, sub=None, outermost=False, innermost=False, dropout=False):
-        super().__init__()
-        self.outermost = outermost
-        input_nc = outer if input_nc is None else input_nc
-        down = nn.Conv2d(input_nc, inner, 4, 2, 1, bias=False)
-        if outermost:
-            model = [down, sub, nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
-        elif innermost:
-            model = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False),
-                     nn.BatchNorm2d(outer)]
-        else:
-            model = [nn.LeakyReLU(0.2, True), down, nn.BatchNorm2d(inner), sub, nn.ReLU(True),
-                     nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
-            if dropout:
-                model.append(nn.Dropout(0.5))
-        self.model = nn.Sequential(*model)
-
-    def forward(self, x):
-        # The in-place LeakyReLU at the head of self.model rewrites x before cat reads it (reference behaviour).
-        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
-
-
-def unet(ngf, downs, dropout=True):
-    block = UnetBlock(ngf * 8, ngf * 8, innermost=True)
-    for _ in range(downs - 5):
-        block = UnetBlock(ngf * 8, ngf * 8, sub=block, dropout=dropout)
-    for outer, inner in ((ngf * 4, ngf * 8), (ngf * 2, ngf * 4), (ngf, ngf * 2)):
-        block = UnetBlock(outer, inner, sub=block)
-    net = nn.Module()
-    net.model = UnetBlock(3, ngf, input_nc=3, sub=block, outermost=True)
-    net.forward = lambda x: net.model(x)
-    return net
 
 
 def initialise(net):

@@ -112,9 +112,24 @@ struct BenchmarkSuite {
             log(line)
         }
         report.dictionary["resnet_9blocks_forward"] = sizeResults
+        measureUnet(into: &report)
         if layerBreakdown, let size = sizes.first {
             report.dictionary["resnet_9blocks_layers"] = layerTimes(generator, size: size)
         }
+    }
+
+    /// pix2pix unet_256 (ngf 64, batch norm in evaluation mode) forward at 256×256, batch 1.
+    func measureUnet(into report: inout Report) {
+        let unet = UnetGenerator(downsamplings: 8, filters: 64, normalization: .batch, generator: RandomGenerator(seed: 2))
+        unet.eval()
+        let image = Tensor.randomUniform([1, 3, 256, 256], low: -1, high: 1)
+        BufferPool.drain()
+        MemoryStatistics.resetPeak()
+        let seconds = median { withoutGradient { _ = unet(image) } }
+        let peak = Double(MemoryStatistics.peakResidentBytes()) / 1_048_576
+        report.dictionary["unet_256_forward"] = ["seconds": seconds, "peak_rss_mb": peak, "parameters": unet.parameterCount]
+        log(String(format: "unet_256 forward 256x256 (ngf 64, %d parameters)  %7.3f s   peak RSS %6.0f MB",
+                   unet.parameterCount, seconds, peak))
     }
 
     /// Median time of each top-level layer of the generator at `size`, grouped by layer kind.

@@ -49,6 +49,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNotNil(object?["conv2d_backward_gflops"] as? Double)
         XCTAssertNotNil(object?["conv2d_forward_gemm_lowering_fraction_of_sgemm"] as? Double)
         XCTAssertEqual(object?["resnet_9blocks_parameters"] as? Int, 11_378_179)
+        XCTAssertNotNil((object?["unet_256_forward"] as? [String: Any])?["seconds"] as? Double)
         let sizes = object?["resnet_9blocks_forward"] as? [String: Any]
         XCTAssertNotNil((sizes?["16"] as? [String: Any])?["peak_rss_mb"] as? Double)
     }
