@@ -13,7 +13,8 @@ public struct Stylize: ParsableCommand {
         Set STYLIZE_THREADS to change the number of worker threads (default: all cores).
         """,
         version: version,
-        subcommands: [Bench.self, Combine.self]
+        subcommands: [Apply.self, ModelsCommand.self, Combine.self, Bench.self],
+        defaultSubcommand: Apply.self
     )
 
     public init() {}

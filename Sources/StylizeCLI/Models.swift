@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Models
+import NN
+
+/// `stylize models`: the registry and checkpoint conversion.
+struct ModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "List, download and import generator weights.",
+        subcommands: [List.self, Fetch.self, Import.self]
+    )
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the models the registry knows and which are installed.")
+
+        func run() throws {
+            let registry = try ModelRegistry.locate()
+            print("registry: \(registry.folder.path)/registry.json    cache: \(registry.cache.path)")
+            for entry in registry.entries {
+                let state = registry.isInstalled(entry) ? "installed" : (entry.file != nil ? "missing" : "not downloaded")
+                let name = entry.qualifiedName.padding(toLength: max(34, entry.qualifiedName.count), withPad: " ", startingAt: 0)
+                let architecture = entry.architecture.padding(toLength: 16, withPad: " ", startingAt: 0)
+                print("\(name) \(architecture) \(state)")
+            }
+        }
+    }
+
+    struct Fetch: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download official weights into the cache (checked against their git blob id where known).")
+
+        @Argument(help: "Model names (or family/name).")
+        var names: [String]
+
+        func run() throws {
+            let registry = try ModelRegistry.locate()
+            var failed = false
+            for name in names {
+                do {
+                    let location = try registry.fetch(try registry.entry(named: name)) { print($0) }
+                    print("\(name): \(location.path)")
+                } catch {
+                    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                    failed = true
+                }
+            }
+            if failed { throw ExitCode(1) }
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Convert a PyTorch generator checkpoint (.pth, either format) to safetensors.",
+            discussion: "The architecture is detected from the keys and shapes unless --arch is given; it is stored in the file's metadata.")
+
+        @Argument(help: "The .pth file.")
+        var checkpoint: String
+
+        @Option(help: "Output path (default: the checkpoint's name with .safetensors).")
+        var output: String?
+
+        @Option(help: "resnet_6blocks, resnet_9blocks, unet_128 or unet_256 (default: detected).")
+        var arch: String?
+
+        @Flag(help: "Store float16 weights (half the size).")
+        var half = false
+
+        func run() throws {
+            let source = URL(fileURLWithPath: checkpoint)
+            let loaded = try LoadedGenerator.load(contentsOf: source, architecture: try arch.map { try GeneratorArchitecture(name: $0) })
+            let target = output.map { URL(fileURLWithPath: $0) } ?? source.deletingPathExtension().appendingPathExtension("safetensors")
+            try loaded.module.save(to: target, dataType: half ? .float16 : .float32,
+                                   metadata: loaded.architecture.metadata.merging(["source": source.lastPathComponent]) { a, _ in a })
+            print("\(loaded.architecture.name) (ngf \(loaded.architecture.filters), \(loaded.architecture.normalization.rawValue) norm, "
+                  + "\(loaded.module.parameterCount) parameters) → \(target.path)")
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import _TestSupport
+import Foundation
+import Models
+import NN
+import Tensor
+import XCTest
+
+final class RegistryTests: XCTestCase {
+    func testSHA1AndGitBlobIDs() {
+        XCTAssertEqual(SHA1.hexDigest(Array("abc".utf8)), "a9993e364706816aba3e25717850c26c9cd0d89d")
+        XCTAssertEqual(SHA1.hexDigest([UInt8]()), "da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        XCTAssertEqual(SHA1.hexDigest(Array(String(repeating: "a", count: 1000).utf8)), "291e9a6c66994949b57ba5e650361e98fc36b1ba")
+        XCTAssertEqual(SHA1.gitBlobID(Data("{}\n".utf8)), "0967ef424bce6791893e9a57bb952f80fd536e93")   // git hash-object
+    }
+
+    func testTheRegistryListsTheOfficialModels() throws {
+        let registry = try ModelRegistry(folder: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models"))
+        for name in ["apple2orange", "orange2apple", "summer2winter_yosemite", "winter2summer_yosemite", "horse2zebra", "zebra2horse",
+                     "monet2photo", "style_monet", "style_cezanne", "style_ukiyoe", "style_vangogh", "cityscapes_photo2label",
+                     "cityscapes_label2photo", "facades_photo2label", "iphone2dslr_flower", "edges2shoes", "day2night"] {
+            XCTAssertNoThrow(try registry.entry(named: name), name)
+        }
+        for shared in ["sat2map", "map2sat", "facades_label2photo"] {
+            XCTAssertThrowsError(try registry.entry(named: shared)) { error in
+                XCTAssertEqual(error as? RegistryError, .ambiguous(shared, candidates: ["cyclegan/\(shared)", "pix2pix/\(shared)"]))
+            }
+            XCTAssertEqual(try registry.entry(named: "pix2pix/\(shared)").architecture, "unet_256")
+            XCTAssertEqual(try registry.entry(named: "cyclegan/\(shared)").architecture, "resnet_9blocks")
+        }
+        XCTAssertEqual(try registry.entry(named: "style_monet").git_blob_sha1, "283b3f15edc9636048ea2a6b548e3161ccd545d0")
+        XCTAssertThrowsError(try registry.entry(named: "style_picasso")) { error in
+            XCTAssertTrue("\(error)".contains("style_picasso"))
+        }
+    }
+
+    /// Fetch from an HTTP server on 127.0.0.1: verified, atomic, cached; a wrong checksum saves nothing.
+    func testFetchVerifiesAndCaches() throws {
+        let weights = try Data(contentsOf: fixturesDirectory.appendingPathComponent("checkpoints/resnet6_ngf2_dropout.zip.pth"))
+        let server = try LocalHTTPServer(files: ["/models/tiny.pth": weights])
+        let folder = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var entry = ModelEntry(name: "tiny", family: "cyclegan", architecture: "resnet_6blocks", ngf: 2, norm: "instance", dropout: true,
+                               input_nc: 3, output_nc: 3, url: server.url("/models/tiny.pth").absoluteString,
+                               git_blob_sha1: SHA1.gitBlobID(weights), file: nil, preprocess: nil, notice: nil)
+        let encoder = JSONEncoder()
+        try Data(#"{"models": ["#.utf8 + encoder.encode(entry) + Data("]}".utf8)).write(to: folder.appendingPathComponent("registry.json"))
+        let registry = try ModelRegistry(folder: folder, cache: folder.appendingPathComponent("cache"))
+        XCTAssertFalse(registry.isInstalled(entry))
+        let location = try registry.fetch(try registry.entry(named: "tiny"))
+        XCTAssertEqual(try Data(contentsOf: location), weights)
+        XCTAssertTrue(registry.isInstalled(entry))
+        _ = try registry.fetch(entry)
+        XCTAssertEqual(server.requestedPaths, ["/models/tiny.pth"], "a cached model is not downloaded again")
+        let loaded = try LoadedGenerator.load(contentsOf: location, architecture: try entry.generatorArchitecture())
+        XCTAssertEqual(loaded.architecture.name, "resnet_6blocks")
+
+        entry.name = "tampered"
+        entry.git_blob_sha1 = String(repeating: "0", count: 40)
+        XCTAssertThrowsError(try registry.fetch(entry)) { error in
+            guard case RegistryError.checksumMismatch = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertFalse(registry.isInstalled(entry))
+        entry.name = "missing"
+        entry.url = server.url("/models/missing.pth").absoluteString
+        XCTAssertThrowsError(try registry.fetch(entry)) { error in
+            XCTAssertTrue("\(error)".contains("404") && "\(error)".contains("cyclegan_missing.pth"), "\(error)")
+        }
+    }
+
+    func testArchitectureDetectionFromKeys() throws {
+        let directory = fixturesDirectory.appendingPathComponent("checkpoints")
+        let cases: [(String, String, Int, NormalizationKind, Bool)] = [
+            ("resnet9_ngf4.zip.pth", "resnet_9blocks", 4, .instance, false),
+            ("resnet6_ngf2_dropout.legacy.pth", "resnet_6blocks", 2, .instance, true),
+            ("resnet9_ngf4.official-style.pth", "resnet_9blocks", 4, .instance, false),
+            ("unet256_ngf2.zip.pth", "unet_256", 2, .batch, false),
+        ]
+        for (file, name, filters, normalization, dropout) in cases {
+            let detected = try GeneratorArchitecture.detect(from: try TorchCheckpoint.read(contentsOf: directory.appendingPathComponent(file)))
+            XCTAssertEqual(detected.name, name, file)
+            XCTAssertEqual(detected.filters, filters, file)
+            XCTAssertEqual(detected.normalization, normalization, file)
+            XCTAssertEqual(detected.dropout, dropout, file)
+        }
+        let unet128 = UnetGenerator(downsamplings: 7, filters: 2)
+        XCTAssertEqual(try GeneratorArchitecture.detect(from: unet128.stateDictionary()).name, "unet_128")
+        XCTAssertEqual(try GeneratorArchitecture.detect(from: ResnetGenerator(filters: 2, blocks: 9, normalization: .batch)
+            .stateDictionary()).normalization, .batch)
+        XCTAssertThrowsError(try GeneratorArchitecture.detect(from: [("weight", Tensor.zeros([1]))], path: "odd.pth")) { error in
+            XCTAssertTrue("\(error)".contains("odd.pth"))
+        }
+    }
+}
