@@ -115,8 +115,8 @@ struct Apply: ParsableCommand {
             let message = reason.contains(path) ? reason : "\(path): \(reason)"
             FileHandle.standardError.write(Data("failed: \(message)\n".utf8))
         }
-        print(String(format: "done %d, skipped %d (already there), failed %d, %.1f s", pending.count - failed.count, skipped,
-                     failed.count, seconds))
+        print(String(format: "done %d, skipped %d (already there), failed %d, %.1f s (%.3f s per image)", pending.count - failed.count,
+                     skipped, failed.count, seconds, seconds / Double(max(pending.count, 1))))
         if !failed.isEmpty { throw ExitCode(1) }
     }
 }

@@ -16,7 +16,10 @@ enum ModelResolution {
         }
         let registry = try ModelRegistry.locate()
         let entry = try registry.entry(named: reference)
-        if let notice = entry.notice { log("note: \(entry.qualifiedName): \(notice)") }
+        if let notice = entry.notice {
+            // Always shown, even with --quiet: a placeholder must never pass for the real model.
+            FileHandle.standardError.write(Data("note: \(entry.qualifiedName): \(notice)\n".utf8))
+        }
         let weights = entry.file != nil ? registry.weightsLocation(for: entry) : try registry.fetch(entry, progress: log)
         return try LoadedGenerator.load(contentsOf: weights, architecture: explicit ?? entry.generatorArchitecture())
     }
