@@ -11,7 +11,8 @@ struct Apply: ParsableCommand {
         discussion: """
         INPUT... are images and/or folders; OUTPUT is a folder. Each input gives one output with the same base \
         name, in the same format unless --format, at the same size: images are padded (reflection) to what the \
-        generator needs and cropped back, not resized, unless --size. Existing outputs are skipped unless \
+        generator needs and cropped back, not resized, unless --size. Large photos run in tiles (--tile) with \
+        instance-norm statistics shared across the image, so memory stays bounded and tiles do not show seams. Existing outputs are skipped unless \
         --overwrite, so an interrupted run resumes; outputs are written atomically; inputs are never modified. \
         The exit code is 1 if any input failed (the others are still processed).
 
@@ -42,6 +43,9 @@ struct Apply: ParsableCommand {
     @Option(help: "Refuse images with more pixels than this (after --size), to bound memory.")
     var maxPixels = 16_777_216
 
+    @Option(help: "Tile side for large images (ResNet generators; each tile also carries 96 pixels of context per side).")
+    var tile = 768
+
     @Option(help: "Generator architecture, when a checkpoint's cannot be detected: resnet_6blocks, resnet_9blocks, unet_128, unet_256.")
     var arch: String?
 
@@ -61,6 +65,7 @@ struct Apply: ParsableCommand {
         if let size, size < 8 { throw ValidationError("--size must be at least 8") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard tile >= 64 && tile % 4 == 0 else { throw ValidationError("--tile must be a multiple of 4, at least 64") }
     }
 
     func run() throws {
@@ -82,7 +87,8 @@ struct Apply: ParsableCommand {
         let skipped = plan.jobs.count - pending.count
         log("\(generator.architecture.name) (ngf \(generator.architecture.filters)): \(pending.count) to translate, \(skipped) already done")
 
-        let translator = ImageTranslator(generator: generator, shortSide: size, maximumPixels: maxPixels)
+        let translator = ImageTranslator(generator: generator, shortSide: size, maximumPixels: maxPixels,
+                                         tiling: TiledInference(tile: tile, margin: 96))
         let progress = ProgressReporter(total: pending.count, quiet: quiet)
         let encodeQueue = DispatchQueue(label: "stylize.encode")
         let failures = FailureLog()

@@ -71,6 +71,8 @@ struct ImageTranslator {
     let generator: LoadedGenerator
     let shortSide: Int?
     let maximumPixels: Int
+    /// Large images through ResNet generators run in tiles with shared instance-norm statistics.
+    let tiling: TiledInference
 
     func translate(_ image: Image, path: String) throws -> Image {
         let channels = generator.architecture.inputChannels
@@ -92,7 +94,12 @@ struct ImageTranslator {
             tensor = tensor.padded(left: padWidth / 2, right: padWidth - padWidth / 2, top: padHeight / 2,
                                    bottom: padHeight - padHeight / 2, mode: mode)
         }
-        var result = withoutGradient { generator.module(tensor) }
+        var result: Tensor
+        if generator.architecture.kind == .resnet && tiling.needsTiling(height: tensor.shape[2], width: tensor.shape[3]) {
+            result = tiling.run(generator.module, on: tensor)
+        } else {
+            result = withoutGradient { generator.module(tensor) }
+        }
         if padWidth > 0 || padHeight > 0 {
             result = result.sliced(axis: 2, (padHeight / 2)..<(padHeight / 2 + source.height))
                 .sliced(axis: 3, (padWidth / 2)..<(padWidth / 2 + source.width))

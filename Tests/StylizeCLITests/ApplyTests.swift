@@ -72,6 +72,22 @@ final class ApplyTests: XCTestCase {
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: output.path).contains { $0.hasPrefix(".") }, "no temporary files")
     }
 
+    /// Tiles with shared statistics give the untiled result (whole-image statistics below a megapixel).
+    func testTiledApplyMatchesUntiled() throws {
+        let photo = try Image.read(contentsOf: images.appendingPathComponent("photo 2014-08-01 22:38:22.png"))
+        try photo.resized(width: 300, height: 264, filter: .bicubic).write(to: root.appendingPathComponent("in/wide.png"), format: .png)
+        let model = checkpoints.appendingPathComponent("resnet9_ngf4.zip.pth").path
+        let whole = try stylize(["--model", model, root.appendingPathComponent("in").path, root.appendingPathComponent("whole").path, "--quiet"])
+        let tiled = try stylize(["--model", model, root.appendingPathComponent("in").path, root.appendingPathComponent("tiled").path,
+                                 "--tile", "64", "--quiet"])
+        XCTAssertEqual(whole.status, 0, whole.error)
+        XCTAssertEqual(tiled.status, 0, tiled.error)
+        let a = try Image.read(contentsOf: root.appendingPathComponent("whole/wide.png"))
+        let b = try Image.read(contentsOf: root.appendingPathComponent("tiled/wide.png"))
+        XCTAssertEqual([b.width, b.height], [300, 264])
+        XCTAssertLessThanOrEqual(zip(a.samples, b.samples).map { abs(Int($0) - Int($1)) }.max() ?? 99, 1)
+    }
+
     func testOutputInsideOrEqualToAnInputFolder() throws {
         try copy("rgb8.png", to: "in/a.png")
         let model = checkpoints.appendingPathComponent("resnet9_ngf4.zip.pth").path

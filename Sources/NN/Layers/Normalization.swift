@@ -7,6 +7,9 @@ public final class InstanceNorm2d: Module {
     public let weight: Tensor?
     public let bias: Tensor?
     public let epsilon: Float
+    /// When set, statistics come from (or are recorded into) this shared store instead of each input's own
+    /// planes — how tiles of one large image are normalised alike.
+    public var sharedStatistics: InstanceNormStatistics?
 
     public init(channels: Int, affine: Bool = false, epsilon: Float = 1e-5) {
         self.epsilon = epsilon
@@ -18,7 +21,60 @@ public final class InstanceNorm2d: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        input.instanceNormalized(weight: weight, bias: bias, epsilon: epsilon)
+        if let sharedStatistics { return sharedStatistics.normalize(input, layer: self) }
+        return input.instanceNormalized(weight: weight, bias: bias, epsilon: epsilon)
+    }
+}
+
+/// Per-layer, per-channel instance-norm statistics shared across calls (batch size 1).
+///
+/// In `record` mode each ``InstanceNorm2d`` normalises its input as usual and adds the input's per-channel
+/// pixel count, sum and sum of squares to its layer's totals, so several crops of one image pool into
+/// image-wide statistics. In `apply` mode every layer normalises with the pooled mean and (biased) variance,
+/// so every tile of an image is normalised alike.
+public final class InstanceNormStatistics {
+    public enum Mode { case record, apply }
+
+    public var mode: Mode = .record
+    private var totals: [ObjectIdentifier: (count: Double, sum: [Double], squares: [Double])] = [:]
+    private var pooled: [ObjectIdentifier: (mean: Tensor, variance: Tensor)] = [:]
+
+    public init() {}
+
+    /// Number of layers with recorded statistics.
+    public var layerCount: Int { totals.count }
+
+    func normalize(_ input: Tensor, layer: InstanceNorm2d) -> Tensor {
+        precondition(input.shape[0] == 1, "shared instance-norm statistics need batch size 1")
+        let key = ObjectIdentifier(layer)
+        switch mode {
+        case .record:
+            let channels = input.shape[1], plane = input.count / channels
+            var entry = totals[key] ?? (0, [Double](repeating: 0, count: channels), [Double](repeating: 0, count: channels))
+            for channel in 0..<channels {
+                let start = input.pointer + channel * plane
+                entry.sum[channel] += ElementwiseKernels.sum(start, count: plane)
+                entry.squares[channel] += ElementwiseKernels.dot(start, start, count: plane)
+            }
+            entry.count += Double(plane)
+            totals[key] = entry
+            pooled[key] = nil
+            return input.instanceNormalized(weight: layer.weight, bias: layer.bias, epsilon: layer.epsilon)
+        case .apply:
+            let statistics: (mean: Tensor, variance: Tensor)
+            if let cached = pooled[key] {
+                statistics = cached
+            } else {
+                guard let entry = totals[key] else { preconditionFailure("no statistics recorded for this layer") }
+                let means = entry.sum.map { $0 / entry.count }
+                let variances = zip(entry.squares, means).map { Swift.max($0 / entry.count - $1 * $1, 0) }
+                let shape = [1, means.count, 1, 1]
+                statistics = (Tensor(shape: shape, scalars: means.map(Float.init)), Tensor(shape: shape, scalars: variances.map(Float.init)))
+                pooled[key] = statistics
+            }
+            let normalized = (input - statistics.mean) * (statistics.variance + layer.epsilon).pow(-0.5)
+            return normalized.channelAffine(weight: layer.weight, bias: layer.bias)
+        }
     }
 }
 

@@ -39,8 +39,8 @@ extension Tensor {
         return (recorded, NormalizationStatistics(mean: mean, variance: variance))
     }
 
-    /// Multiplies by `weight` and adds `bias`, both shaped `[C]`, along dimension 1 of `[N, C, …]`.
-    func channelAffine(weight: Tensor?, bias: Tensor?) -> Tensor {
+    /// Multiplies by `weight` and adds `bias`, both shaped `[C]` (or nil), along dimension 1 of `[N, C, …]`.
+    public func channelAffine(weight: Tensor?, bias: Tensor?) -> Tensor {
         var broadcastShape = [Int](repeating: 1, count: rank)
         broadcastShape[1] = shape[1]
         var result = self
