@@ -75,6 +75,7 @@ final class ApplyTests: XCTestCase {
     /// Tiles with shared statistics give the untiled result (whole-image statistics below a megapixel).
     func testTiledApplyMatchesUntiled() throws {
         let photo = try Image.read(contentsOf: images.appendingPathComponent("photo 2014-08-01 22:38:22.png"))
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("in"), withIntermediateDirectories: true)
         try photo.resized(width: 300, height: 264, filter: .bicubic).write(to: root.appendingPathComponent("in/wide.png"), format: .png)
         let model = checkpoints.appendingPathComponent("resnet9_ngf4.zip.pth").path
         let whole = try stylize(["--model", model, root.appendingPathComponent("in").path, root.appendingPathComponent("whole").path, "--quiet"])
