@@ -14,11 +14,10 @@ import tempfile
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference_networks import resnet, unet  # noqa: E402
+from reference_networks import resnet, stylize_output, unet  # noqa: E402
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 photo_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "datasets", "samples", sorted(os.listdir(os.path.join(root, "datasets", "samples")))[0])
@@ -36,14 +35,7 @@ for name, net, multiple in (("resnet_9blocks", resnet(64, 9), 4), ("unet_256", u
             m.running_mean.normal_(0, 0.05)
             m.running_var.uniform_(0.5, 1.5)
     net.eval()
-    h, w = x.shape[2:]
-    pad_w, pad_h = (multiple - w % multiple) % multiple, (multiple - h % multiple) % multiple
-    left, top = pad_w // 2, pad_h // 2
-    reflect = (pad_w - left) < w and (pad_h - top) < h and left < w and top < h
-    padded = F.pad(x, (left, pad_w - left, top, pad_h - top), mode="reflect" if reflect else "replicate")
-    with torch.no_grad():
-        y = net.forward(padded)[:, :, top:top + h, left:left + w]
-    expected = ((y[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy().astype(int)
+    expected = stylize_output(net, x, multiple).astype(int)
     with tempfile.TemporaryDirectory() as folder:
         for fmt, zipped in (("zip", True), ("legacy", False)):
             checkpoint = os.path.join(folder, f"{name}.{fmt}.pth")

@@ -68,3 +68,17 @@ def unet(ngf, downs, dropout=True):
     net.model = UnetBlock(3, ngf, input_nc=3, sub=block, outermost=True)
     net.forward = lambda x: net.model(x)
     return net
+
+
+def stylize_output(net, x, multiple):
+    """What `stylize` writes for x ([1, 3, H, W] in [-1, 1]): pad to `multiple` (reflect, or replicate where the pad
+    is not smaller than the side; the odd pixel after), run, crop back, round (y + 1) / 2 * 255 to 8 bits (H, W, 3)."""
+    import torch.nn.functional as F
+    h, w = x.shape[2:]
+    pad_w, pad_h = (multiple - w % multiple) % multiple, (multiple - h % multiple) % multiple
+    left, top = pad_w // 2, pad_h // 2
+    reflect = (pad_w - left) < w and (pad_h - top) < h and left < w and top < h
+    padded = F.pad(x, (left, pad_w - left, top, pad_h - top), mode="reflect" if reflect else "replicate")
+    with torch.no_grad():
+        y = net.forward(padded)[:, :, top:top + h, left:left + w]
+    return ((y[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()

@@ -268,6 +268,30 @@ private struct ShiftedGEMM {
         }
     }
 
+    /// Calls `body(group, start, columns, chunk, chunkStride)` for each column chunk of one image's output
+    /// gradient in wide layout: gathered into `wide` (zero in the discarded columns) when rows need padding,
+    /// else read in place. Both backward passes walk the gradient this way.
+    func forEachGradientChunk(
+        _ gradientOutput: UnsafePointer<Float>, image: Int, wide: UnsafeMutablePointer<Float>?,
+        _ body: (_ group: Int, _ start: Int, _ columns: Int, _ chunk: UnsafePointer<Float>, _ chunkStride: Int) -> Void
+    ) {
+        let g = geometry, outPer = g.outputChannelsPerGroup
+        for group in 0..<g.groups {
+            let groupGradient = gradientOutput + (image * g.outputChannels + group * outPer) * g.outputPlane
+            var start = 0
+            while start < wideColumns {
+                let columns = min(chunkColumns, wideColumns - start)
+                if let wide {
+                    gatherWide(groupGradient, columns: columns, start: start, channels: outPer, into: wide)
+                    body(group, start, columns, UnsafePointer(wide), columns)
+                } else {
+                    body(group, start, columns, groupGradient + start, g.outputPlane)
+                }
+                start += columns
+            }
+        }
+    }
+
     /// Fills a wide chunk from the NCHW gradient, zero in the discarded columns.
     func gatherWide(_ gradient: UnsafePointer<Float>, columns: Int, start: Int, channels: Int,
                     into wide: UnsafeMutablePointer<Float>) {
@@ -306,30 +330,14 @@ private struct ShiftedGEMM {
             let imageGradient = gradientInput + image * g.inputChannels * g.inputPlane
             let accumulator = padBuffer ?? imageGradient
             accumulator.update(repeating: 0, count: g.inputChannels * paddedPlane)
-            for group in 0..<g.groups {
-                let groupGradient = gradientOutput + (image * g.outputChannels + group * outPer) * g.outputPlane
+            forEachGradientChunk(gradientOutput, image: image, wide: wide) { group, start, columns, source, sourceStride in
                 let groupAccumulator = accumulator + group * inPer * paddedPlane
-                var start = 0
-                while start < wideColumns {
-                    let columns = min(chunkColumns, wideColumns - start)
-                    let source: UnsafePointer<Float>
-                    let sourceStride: Int
-                    if let wide {
-                        gatherWide(groupGradient, columns: columns, start: start, channels: outPer, into: wide)
-                        source = UnsafePointer(wide)
-                        sourceStride = columns
-                    } else {
-                        source = groupGradient + start
-                        sourceStride = g.outputPlane
-                    }
-                    for tap in 0..<taps {
-                        GEMMKernels.multiply(
-                            transposeA: true, m: inPer, n: columns, k: outPer,
-                            a: rearranged + (group * taps + tap) * outPer * inPer, lda: inPer,
-                            b: source, ldb: sourceStride,
-                            beta: 1, c: groupAccumulator + shift(tap: tap) + start, ldc: paddedPlane)
-                    }
-                    start += columns
+                for tap in 0..<taps {
+                    GEMMKernels.multiply(
+                        transposeA: true, m: inPer, n: columns, k: outPer,
+                        a: rearranged + (group * taps + tap) * outPer * inPer, lda: inPer,
+                        b: source, ldb: sourceStride,
+                        beta: 1, c: groupAccumulator + shift(tap: tap) + start, ldc: paddedPlane)
                 }
             }
             if let padBuffer {
@@ -357,30 +365,14 @@ private struct ShiftedGEMM {
 
         for image in 0..<g.batch {
             let source = paddedImage(input + image * g.inputChannels * g.inputPlane, into: padBuffer)
-            for group in 0..<g.groups {
-                let groupGradient = gradientOutput + (image * g.outputChannels + group * outPer) * g.outputPlane
+            forEachGradientChunk(gradientOutput, image: image, wide: wide) { group, start, columns, gradientChunk, gradientStride in
                 let groupSource = source + group * inPer * paddedPlane
-                var start = 0
-                while start < wideColumns {
-                    let columns = min(chunkColumns, wideColumns - start)
-                    let gradientChunk: UnsafePointer<Float>
-                    let gradientStride: Int
-                    if let wide {
-                        gatherWide(groupGradient, columns: columns, start: start, channels: outPer, into: wide)
-                        gradientChunk = UnsafePointer(wide)
-                        gradientStride = columns
-                    } else {
-                        gradientChunk = groupGradient + start
-                        gradientStride = g.outputPlane
-                    }
-                    for tap in 0..<taps {
-                        GEMMKernels.multiply(
-                            transposeB: true, m: outPer, n: inPer, k: columns,
-                            a: gradientChunk, lda: gradientStride,
-                            b: groupSource + shift(tap: tap) + start, ldb: paddedPlane,
-                            beta: 1, c: accumulated + (group * taps + tap) * outPer * inPer, ldc: inPer)
-                    }
-                    start += columns
+                for tap in 0..<taps {
+                    GEMMKernels.multiply(
+                        transposeB: true, m: outPer, n: inPer, k: columns,
+                        a: gradientChunk, lda: gradientStride,
+                        b: groupSource + shift(tap: tap) + start, ldb: paddedPlane,
+                        beta: 1, c: accumulated + (group * taps + tap) * outPer * inPer, ldc: inPer)
                 }
             }
         }
