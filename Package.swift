@@ -46,11 +46,14 @@ let package = Package(
         // MARK: - Models
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: fastMath),
 
+        // MARK: - Training
+        .target(name: "Training", dependencies: ["Tensor", "NN", "Models", "ImageIO", "Datasets"], swiftSettings: fastMath),
+
         // MARK: - Command line
         .target(
             name: "StylizeCLI",
             dependencies: [
-                "Tensor", "NN", "Models", "ImageIO", "Datasets",
+                "Tensor", "NN", "Models", "ImageIO", "Datasets", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath
@@ -63,6 +66,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "_TestSupport"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Tensor", "_TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "ImageIO", "Tensor", "_TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "ImageIO", "NN", "Tensor", "_TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensor", "NN", "Models", "_TestSupport"]),
         .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport"]),
     ],

@@ -104,7 +104,8 @@ public struct AlignedDataset: Dataset {
 }
 
 /// Paired folders `<root>/A` and `<root>/B` (or `<phase>A`/`<phase>B` when those exist) matched by file
-/// name without extension; the same crop and flip for both images of a pair.
+/// name without extension; the same crop and flip for both images of a pair. Every A image needs a partner;
+/// B images without one are ignored (a reference folder may cover more than this split).
 public struct PairedFolderDataset: Dataset {
     public let pairs: [(URL, URL)]
     public let preprocessing: Preprocessing
@@ -117,8 +118,16 @@ public struct PairedFolderDataset: Dataset {
         let folderA = FileManager.default.fileExists(atPath: phased.path) ? phased : root.appendingPathComponent("A")
         let folderB = FileManager.default.fileExists(atPath: phased.path) ? root.appendingPathComponent(phase + "B")
             : root.appendingPathComponent("B")
+        try self.init(folderA: folderA, folderB: folderB, direction: direction, preprocessing: preprocessing,
+                      inputChannels: inputChannels, outputChannels: outputChannels)
+    }
+
+    /// Pairs two explicit folders (for example photos and a reference model's outputs for them).
+    public init(folderA: URL, folderB: URL, direction: Direction = .aToB, preprocessing: Preprocessing = Preprocessing(),
+                inputChannels: Int = 3, outputChannels: Int = 3) throws {
+        let root = folderA.deletingLastPathComponent()
         let a = try ImageFolder.keyedByName(folderA), b = try ImageFolder.keyedByName(folderB)
-        let unpaired = Set(a.keys).symmetricDifference(b.keys).sorted()
+        let unpaired = Set(a.keys).subtracting(b.keys).sorted()
         guard unpaired.isEmpty else { throw DatasetError.unpairedFiles(folder: root.path, names: unpaired) }
         let ordered = a.keys.sorted().map { (a[$0]!, b[$0]!) }
         pairs = direction == .aToB ? ordered : ordered.map { ($0.1, $0.0) }

@@ -40,15 +40,16 @@ public struct GeneratorArchitecture: Equatable, Sendable {
         self.dropout = dropout
     }
 
-    /// From a reference name: `resnet_9blocks`, `resnet_6blocks`, `unet_128`, `unet_256`.
+    /// From a reference name: `resnet_9blocks`, `resnet_6blocks`, `unet_128`, `unet_256` (and other depths in the same
+    /// pattern: `resnet_<N>blocks`, `unet_<2^k>`).
     public init(name: String, filters: Int = 64, inputChannels: Int = 3, outputChannels: Int = 3,
                 normalization: NormalizationKind? = nil, dropout: Bool = false) throws {
-        switch name {
-        case "resnet_9blocks": self.init(kind: .resnet, depth: 9, normalization: normalization ?? .instance)
-        case "resnet_6blocks": self.init(kind: .resnet, depth: 6, normalization: normalization ?? .instance)
-        case "unet_128": self.init(kind: .unet, depth: 7, normalization: normalization ?? .batch)
-        case "unet_256": self.init(kind: .unet, depth: 8, normalization: normalization ?? .batch)
-        default: throw ModelError.unknownArchitecture(name)
+        if name.hasPrefix("resnet_"), name.hasSuffix("blocks"), let blocks = Int(name.dropFirst(7).dropLast(6)), blocks >= 1 {
+            self.init(kind: .resnet, depth: blocks, normalization: normalization ?? .instance)
+        } else if name.hasPrefix("unet_"), let side = Int(name.dropFirst(5)), side >= 32, side & (side - 1) == 0 {
+            self.init(kind: .unet, depth: side.trailingZeroBitCount, normalization: normalization ?? .batch)
+        } else {
+            throw ModelError.unknownArchitecture(name)
         }
         self.filters = filters
         self.inputChannels = inputChannels

@@ -46,3 +46,17 @@ final class ResizeTests: XCTestCase {
         }
     }
 }
+
+final class MetricsTests: XCTestCase {
+    /// Against scikit-image: peak_signal_noise_ratio and structural_similarity(gaussian_weights=True, sigma=1.5,
+    /// use_sample_covariance=False, data_range=255, channel_axis=2) on the same two decoded PNGs.
+    func testPSNRAndSSIMMatchScikitImage() throws {
+        let directory = fixturesDirectory.appendingPathComponent("images")
+        let a = try Image.read(contentsOf: directory.appendingPathComponent("rgb8.png"))
+        let b = try Image.read(contentsOf: directory.appendingPathComponent("palette_trns.png")).withoutAlpha()
+        XCTAssertEqual(ImageMetrics.psnr(a, b), 37.04283814138721, accuracy: 1e-9)
+        XCTAssertEqual(ImageMetrics.ssim(a, b), 0.9424670208466067, accuracy: 1e-9)
+        XCTAssertEqual(ImageMetrics.psnr(a, a), .infinity)
+        XCTAssertEqual(ImageMetrics.ssim(a, a), 1, accuracy: 1e-12)
+    }
+}

@@ -64,6 +64,24 @@ final class TensorBehaviourTests: XCTestCase {
         XCTAssertEqual(y.shape, z.shape)
     }
 
+    /// Recorded graphs are freed once their results die: no op's backward closure keeps its own output alive.
+    func testRecordedGraphsAreReleased() {
+        weak var weakOutputs: Tensor?
+        weak var weakStorage: TensorStorage?
+        do {
+            let x = Tensor.randomNormal([1, 4, 6, 6], requiresGrad: true)
+            let w = Tensor.randomNormal([4, 4, 3, 3], requiresGrad: true)
+            let hidden = Tensor.conv2d(x, weight: w, padding: 1).instanceNormalized().tanh().softmax(axis: 1)
+                .padded(1, mode: .reflect).sigmoid()
+            weakOutputs = hidden
+            weakStorage = hidden.storage
+            hidden.sum().backward()
+            XCTAssertNotNil(x.grad)
+        }
+        XCTAssertNil(weakOutputs, "a recorded tensor outlived its scope (retain cycle through its tape node)")
+        XCTAssertNil(weakStorage)
+    }
+
     func testSeededRandomnessIsDeterministic() {
         let a = Tensor.randomNormal([100], generator: RandomGenerator(seed: 42))
         let b = Tensor.randomNormal([100], generator: RandomGenerator(seed: 42))

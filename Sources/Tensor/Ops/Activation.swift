@@ -24,11 +24,12 @@ extension Tensor {
                 for index in 0..<length { destination[index] *= scale }
             }
         }
+        let savedOutput = output.detached()   // not `output`: that would be a retain cycle through its node
         return Tensor.record(output, "softmax", inputs: [self]) { gradient in
             let result = Tensor(uninitializedShape: gradient.shape)
             Parallel.forEachRange(rows, minimumPerWorker: Swift.max(1, 4096 / Swift.max(length, 1))) { range in
                 for row in range {
-                    let y = output.pointer + row * length, g = gradient.pointer + row * length
+                    let y = savedOutput.pointer + row * length, g = gradient.pointer + row * length
                     let dx = result.pointer + row * length
                     let projection = Float(ElementwiseKernels.dot(y, g, count: length))
                     for index in 0..<length { dx[index] = y[index] * (g[index] - projection) }

@@ -139,9 +139,12 @@ extension Tensor {
         } else {
             ElementwiseKernels.map(pointer, output.pointer, count: count, function)
         }
+        // The closure keeps a detached view: capturing `output` itself would make output → node → closure → output
+        // a retain cycle and leak every recorded graph.
+        let savedOutput = output.detached()
         return Tensor.record(output, name, inputs: [self]) { [self] gradient in
             let result = Tensor(uninitializedShape: gradient.shape)
-            ElementwiseKernels.map(self.pointer, output.pointer, gradient.pointer, result.pointer,
+            ElementwiseKernels.map(self.pointer, savedOutput.pointer, gradient.pointer, result.pointer,
                                    count: result.count) { x, y, g in g * derivative(x, y) }
             return [result]
         }

@@ -26,11 +26,12 @@ extension Tensor {
                 }
             }
         }
+        let savedOutput = output.detached()   // not `output`: that would be a retain cycle through its node
         let recorded = Tensor.record(output, "normalize", inputs: [self]) { gradient in
             let result = Tensor(uninitializedShape: gradient.shape)
             inverse.withUnsafeBufferPointer { inverseBuffer in
                 NormalizationKernels.backward(
-                    gradientOutput: gradient.pointer, normalized: output.pointer,
+                    gradientOutput: gradient.pointer, normalized: savedOutput.pointer,
                     inverseStandardDeviation: inverseBuffer.baseAddress!, gradientInput: result.pointer,
                     outer: outer, groups: groups, length: length)
             }

@@ -1,0 +1,70 @@
+import Foundation
+
+/// Image-quality measures between a reference and a result of the same size (8-bit scale).
+public enum ImageMetrics {
+    /// Peak signal-to-noise ratio in dB over all samples (∞ for identical images).
+    public static func psnr(_ reference: Image, _ result: Image) -> Double {
+        precondition(reference.samples.count == result.samples.count, "PSNR of images of different sizes")
+        var squared = 0.0
+        for index in 0..<reference.samples.count {
+            let difference = Double(reference.samples[index]) - Double(result.samples[index])
+            squared += difference * difference
+        }
+        let mean = squared / Double(reference.samples.count)
+        let peak = Double(reference.maximumValue)
+        return mean == 0 ? .infinity : 10 * log10(peak * peak / mean)
+    }
+
+    /// SSIM (Wang et al. 2004) with an 11×11 Gaussian window (σ = 1.5), K1 = 0.01, K2 = 0.03, averaged over
+    /// the valid window positions and the channels — scikit-image's `structural_similarity(…, gaussian_weights=True,
+    /// sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=2)` without its border handling:
+    /// it averages over positions whose window lies inside the image.
+    public static func ssim(_ reference: Image, _ result: Image) -> Double {
+        precondition(reference.width == result.width && reference.height == result.height && reference.channels == result.channels)
+        let radius = 5
+        var kernel = (-radius...radius).map { exp(-Double($0 * $0) / (2 * 1.5 * 1.5)) }
+        let total = kernel.reduce(0, +)
+        kernel = kernel.map { $0 / total }
+        let peak = Double(reference.maximumValue)
+        let c1 = (0.01 * peak) * (0.01 * peak), c2 = (0.03 * peak) * (0.03 * peak)
+        let (width, height, channels) = (reference.width, reference.height, reference.channels)
+        guard width > 2 * radius, height > 2 * radius else { return psnr(reference, result).isInfinite ? 1 : 0 }
+        var sum = 0.0
+        var count = 0
+        for channel in 0..<channels {
+            func plane(_ image: Image) -> [Double] { (0..<(width * height)).map { Double(image.samples[$0 * channels + channel]) } }
+            let x = plane(reference), y = plane(result)
+            // Separable Gaussian filtering of x, y, x², y², xy (valid region only).
+            func filtered(_ values: [Double]) -> [Double] {
+                let validWidth = width - 2 * radius, validHeight = height - 2 * radius
+                var horizontal = [Double](repeating: 0, count: validWidth * height)
+                for row in 0..<height {
+                    for column in 0..<validWidth {
+                        var accumulator = 0.0
+                        for tap in 0..<kernel.count { accumulator += kernel[tap] * values[row * width + column + tap] }
+                        horizontal[row * validWidth + column] = accumulator
+                    }
+                }
+                var result = [Double](repeating: 0, count: validWidth * validHeight)
+                for row in 0..<validHeight {
+                    for column in 0..<validWidth {
+                        var accumulator = 0.0
+                        for tap in 0..<kernel.count { accumulator += kernel[tap] * horizontal[(row + tap) * validWidth + column] }
+                        result[row * validWidth + column] = accumulator
+                    }
+                }
+                return result
+            }
+            let meanX = filtered(x), meanY = filtered(y)
+            let squaresX = filtered(x.map { $0 * $0 }), squaresY = filtered(y.map { $0 * $0 })
+            let products = filtered(zip(x, y).map { $0 * $1 })
+            for index in 0..<meanX.count {
+                let mx = meanX[index], my = meanY[index]
+                let vx = squaresX[index] - mx * mx, vy = squaresY[index] - my * my, cxy = products[index] - mx * my
+                sum += ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+                count += 1
+            }
+        }
+        return sum / Double(count)
+    }
+}
