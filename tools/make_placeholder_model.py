@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes models/photo2monet/placeholder.safetensors: an UNTRAINED resnet_6blocks (ngf 8) generator with the
-reference initialisation (conv weights N(0, 0.02), zero biases), fp16, so that `stylize --model photo2monet`
-runs end to end before the bundled model is trained (issue #5). Its outputs are not Monet paintings; stylize
-says so whenever it is used. numpy only. Run: python3 tools/make_placeholder_model.py
+"""Writes an UNTRAINED ResNet generator (conv weights N(0, 0.02), zero biases; fp16) as safetensors with the
+architecture in its metadata: for benchmarks of full-size models without downloading weights, e.g.
+`python3 tools/make_placeholder_model.py 64 9 /tmp/r9.safetensors` (resnet_9blocks, ngf 64). Its outputs are
+meaningless. With no arguments it writes a resnet_6blocks ngf 8 to /tmp/placeholder.safetensors. numpy only.
 """
 import json
 import os
@@ -36,7 +36,7 @@ tensors[f"model.{up + 3}.weight"] = rng.normal(0, 0.02, (ngf * 2, ngf, 3, 3)); t
 conv(f"model.{up + 7}", 3, ngf, 7)
 
 metadata = {"architecture": f"resnet_{blocks}blocks", "ngf": str(ngf), "input_nc": "3", "output_nc": "3", "norm": "instance",
-            "dropout": "false", "placeholder": "untrained"}
+            "dropout": "false", "untrained": "true"}
 header, blobs, offset = {"__metadata__": metadata}, [], 0
 for key in sorted(tensors):
     blob = tensors[key].astype("<f2").tobytes()
@@ -45,8 +45,7 @@ for key in sorted(tensors):
     offset += len(blob)
 encoded = json.dumps(header, sort_keys=True).encode()
 encoded += b" " * ((8 - len(encoded) % 8) % 8)
-path = sys.argv[3] if len(sys.argv) > 3 else os.path.join(os.path.dirname(__file__), "..", "models", "photo2monet",
-                                                           "placeholder.safetensors")
+path = sys.argv[3] if len(sys.argv) > 3 else "/tmp/placeholder.safetensors"
 with open(path, "wb") as f:
     f.write(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
 print("wrote", path, offset, "bytes of weights")

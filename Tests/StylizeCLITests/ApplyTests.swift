@@ -123,6 +123,20 @@ final class ApplyTests: XCTestCase {
         XCTAssertTrue(offline.error.contains("http://127.0.0.1:1/far.pth") && offline.error.contains("cyclegan_far.pth"), offline.error)
     }
 
+    func testEvalPrintsPSNRAndSSIM() throws {
+        for (name, source) in [("x.png", "rgb8.png"), ("y.png", "rgb8.png")] { try copy(source, to: "reference/\(name)") }
+        try copy("palette_trns.png", to: "scored/x.png")
+        try copy("rgb8.png", to: "scored/y.png")
+        let result = try stylize(["eval", root.appendingPathComponent("reference").path, root.appendingPathComponent("scored").path, "--json"])
+        XCTAssertEqual(result.status, 0, result.error)
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        let rows = object?["images"] as? [[String: Any]]
+        XCTAssertEqual(rows?.first?["psnr"] as? Double ?? 0, 37.04283814138721, accuracy: 1e-6)   // scikit-image's value
+        XCTAssertEqual(rows?.first?["ssim"] as? Double ?? 0, 0.9424670208466067, accuracy: 1e-6)
+        let text = try stylize(["eval", root.appendingPathComponent("reference").path, root.appendingPathComponent("scored").path])
+        XCTAssertTrue(text.output.contains("mean over 2 images"), text.output)
+    }
+
     func testModelsImportAndList() throws {
         let target = root.appendingPathComponent("imported.safetensors")
         let imported = try stylize(["models", "import", checkpoints.appendingPathComponent("unet256_ngf2.legacy.pth").path, "--output", target.path])
