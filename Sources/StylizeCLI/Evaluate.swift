@@ -41,16 +41,27 @@ struct Evaluate: ParsableCommand {
                 failures.append("\(error)")
             }
         }
-        let meanPSNR = rows.map { $0["psnr"] as! Double }.reduce(0, +) / Double(max(rows.count, 1))
+        // Identical images have an infinite PSNR: reported as such (null in JSON) and left out of the mean.
+        let finite = rows.map { $0["psnr"] as! Double }.filter(\.isFinite)
+        let meanPSNR = finite.reduce(0, +) / Double(max(finite.count, 1))
         let meanSSIM = rows.map { $0["ssim"] as! Double }.reduce(0, +) / Double(max(rows.count, 1))
         if json {
-            let object: [String: Any] = ["images": rows, "mean_psnr": meanPSNR, "mean_ssim": meanSSIM, "failed": failures]
+            let encoded = rows.map { row -> [String: Any] in
+                var copy = row
+                if !(row["psnr"] as! Double).isFinite { copy["psnr"] = NSNull() }
+                return copy
+            }
+            let object: [String: Any] = ["images": encoded, "mean_psnr": meanPSNR, "mean_ssim": meanSSIM,
+                                         "identical": rows.count - finite.count, "failed": failures]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
             for row in rows {
-                print(String(format: "%8.2f dB  SSIM %.4f  %@", row["psnr"] as! Double, row["ssim"] as! Double, row["name"] as! String))
+                let psnr = row["psnr"] as! Double
+                let value = psnr.isFinite ? String(format: "%8.2f dB", psnr) : "identical"
+                print(String(format: "%@  SSIM %.4f  %@", value, row["ssim"] as! Double, row["name"] as! String))
             }
-            print(String(format: "mean over %d images: PSNR %.2f dB, SSIM %.4f", rows.count, meanPSNR, meanSSIM))
+            let note = finite.count < rows.count ? " (PSNR over the \(finite.count) non-identical)" : ""
+            print(String(format: "mean over %d images: PSNR %.2f dB, SSIM %.4f%@", rows.count, meanPSNR, meanSSIM, note))
             for failure in failures { FileHandle.standardError.write(Data("failed: \(failure)\n".utf8)) }
         }
         if !failures.isEmpty { throw ExitCode(1) }
