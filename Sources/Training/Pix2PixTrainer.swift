@@ -193,8 +193,10 @@ public final class Pix2PixTrainer {
             }
             epoch += 1
             iterationInEpoch = 0
-            try save(epochSnapshot: epoch % options.saveEpochEvery == 0)
+            // The state is saved every `saveEvery` iterations and at every stop; at epoch ends only with a snapshot.
+            if epoch % options.saveEpochEvery == 0 { try save(epochSnapshot: true) }
         }
+        try save()
         log("finished \(options.epochs + options.decayEpochs) epochs, \(iterations) iterations")
     }
 }
