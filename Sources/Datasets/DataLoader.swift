@@ -103,7 +103,7 @@ public final class DataLoader: @unchecked Sendable {
 }
 
 /// Delivers an epoch's batches in order while worker threads prepare up to `prefetchBatches` ahead.
-public final class BatchIterator: IteratorProtocol {
+public final class BatchIterator {
     final class State: @unchecked Sendable {
         let condition = NSCondition()
         var nextToStart = 0
@@ -161,7 +161,4 @@ public final class BatchIterator: IteratorProtocol {
             if let batch = try result.get() { return batch }
         }
     }
-
-    /// `IteratorProtocol` conformance: like ``nextBatch()`` but stops (returns nil) at an error.
-    public func next() -> Batch? { try? nextBatch() }
 }

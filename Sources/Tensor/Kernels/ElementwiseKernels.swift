@@ -60,34 +60,32 @@ public enum ElementwiseKernels {
         let rows = inner == 0 ? 0 : Tensor.elementCount(shape) / inner
         let firstInner = rank == 0 ? 0 : firstStrides[rank - 1]
         let secondInner = rank == 0 ? 0 : secondStrides[rank - 1]
-        do {
-            for row in 0..<rows {
-                var remainder = row
-                var firstOffset = 0
-                var secondOffset = 0
-                var axis = rank - 2
-                while axis >= 0 {
-                    let coordinate = remainder % shape[axis]
-                    remainder /= shape[axis]
-                    firstOffset += coordinate * firstStrides[axis]
-                    secondOffset += coordinate * secondStrides[axis]
-                    axis -= 1
-                }
-                let out = output + row * inner
-                let a = first + firstOffset
-                let b = second + secondOffset
-                switch (firstInner, secondInner) {
-                case (1, 1): for index in 0..<inner { out[index] = function(a[index], b[index]) }
-                case (1, 0):
-                    let value = b[0]
-                    for index in 0..<inner { out[index] = function(a[index], value) }
-                case (0, 1):
-                    let value = a[0]
-                    for index in 0..<inner { out[index] = function(value, b[index]) }
-                default:
-                    for index in 0..<inner {
-                        out[index] = function(a[index * firstInner], b[index * secondInner])
-                    }
+        for row in 0..<rows {
+            var remainder = row
+            var firstOffset = 0
+            var secondOffset = 0
+            var axis = rank - 2
+            while axis >= 0 {
+                let coordinate = remainder % shape[axis]
+                remainder /= shape[axis]
+                firstOffset += coordinate * firstStrides[axis]
+                secondOffset += coordinate * secondStrides[axis]
+                axis -= 1
+            }
+            let out = output + row * inner
+            let a = first + firstOffset
+            let b = second + secondOffset
+            switch (firstInner, secondInner) {
+            case (1, 1): for index in 0..<inner { out[index] = function(a[index], b[index]) }
+            case (1, 0):
+                let value = b[0]
+                for index in 0..<inner { out[index] = function(a[index], value) }
+            case (0, 1):
+                let value = a[0]
+                for index in 0..<inner { out[index] = function(value, b[index]) }
+            default:
+                for index in 0..<inner {
+                    out[index] = function(a[index * firstInner], b[index * secondInner])
                 }
             }
         }
