@@ -10,6 +10,14 @@ public struct Batch {
     public var pathsB: [String]
     /// Dataset indices of the samples, in batch order.
     public var indices: [Int]
+
+    public init(a: Tensor, b: Tensor?, pathsA: [String] = [], pathsB: [String] = [], indices: [Int] = []) {
+        self.a = a
+        self.b = b
+        self.pathsA = pathsA
+        self.pathsB = pathsB
+        self.indices = indices
+    }
 }
 
 /// What the loader does with a sample it cannot load.

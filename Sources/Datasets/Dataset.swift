@@ -202,4 +202,21 @@ public struct ColorizationDataset: Dataset {
         }
         return (lightness, chroma)
     }
+
+    /// The 8-bit RGB image of a lightness plane (`[1, 1, H, W]`, L/50 − 1) and chroma (`[1, 2, H, W]`, ab/110), the
+    /// inverse of ``split(_:)`` (skimage's lab2rgb, clipped to the gamut). Only the first sample of a batch is used.
+    public static func merge(lightness: Tensor, chroma: Tensor) -> Image {
+        let height = lightness.shape[2], width = lightness.shape[3], plane = width * height
+        precondition(chroma.shape[1] == 2 && chroma.shape[2] == height && chroma.shape[3] == width,
+                     "chroma \(chroma.shape) does not match lightness \(lightness.shape)")
+        var samples = [UInt16](repeating: 0, count: 3 * plane)
+        for pixel in 0..<plane {
+            let rgb = ColorSpace.rgb(l: Double(lightness.pointer[pixel] + 1) * 50, a: Double(chroma.pointer[pixel]) * 110,
+                                     b: Double(chroma.pointer[plane + pixel]) * 110)
+            for (channel, value) in [rgb.red, rgb.green, rgb.blue].enumerated() {
+                samples[3 * pixel + channel] = UInt16((Swift.min(Swift.max(value, 0), 1) * 255).rounded())
+            }
+        }
+        return Image(width: width, height: height, channels: 3, samples: samples)
+    }
 }

@@ -128,6 +128,10 @@ open class Module {
 
     /// Clears the gradients of every parameter.
     public func zeroGrad() { for parameter in parameters { parameter.zeroGrad() } }
+
+    /// Freezes (false) or unfreezes (true) every parameter: a frozen module still passes gradients to its input
+    /// but computes none for its own weights (the reference's `set_requires_grad`).
+    public func setRequiresGradient(_ enabled: Bool) { for parameter in parameters { parameter.requiresGrad = enabled } }
 }
 
 /// Applies child modules in order; children are named `0`, `1`, … as in `torch.nn.Sequential`.

@@ -14,6 +14,9 @@ struct Bench: ParsableCommand {
           conv2d        forward and backward (input + weight gradients) of that convolution
           resnet_9blocks  CycleGAN generator forward (ngf 64, instance norm), batch 1, at each --sizes,
                         with the process's peak resident memory during those runs
+          training      one iteration (forward, backward, Adam) of CycleGAN resnet_9blocks 256x256 and
+                        resnet_6blocks 128x128 (G_A, G_B, D_A, D_B) and pix2pix unet_256 256x256, batch 1,
+                        with each case's peak resident memory
         """
     )
 
@@ -29,6 +32,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also time each layer of the generator at the first size.")
     var layers = false
 
+    @Option(parsing: .upToNextOption, help: "Which measurements: engine, training (default both).")
+    var suites: [String] = ["engine", "training"]
+
     @Option(help: "Worker threads (default: all cores, or STYLIZE_THREADS).")
     var threads: Int?
 
@@ -38,11 +44,15 @@ struct Bench: ParsableCommand {
             throw ValidationError("--sizes must be multiples of 4 between 4 and 4096")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard !suites.isEmpty, suites.allSatisfy({ ["engine", "training"].contains($0) }) else {
+            throw ValidationError("--suites takes engine and/or training")
+        }
     }
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        let report = BenchmarkSuite(repeats: repeats, sizes: sizes, layerBreakdown: layers, log: json ? { _ in } : { print($0); fflush(stdout) }).run()
+        let report = BenchmarkSuite(repeats: repeats, sizes: sizes, layerBreakdown: layers, engine: suites.contains("engine"),
+                                    training: suites.contains("training"), log: json ? { _ in } : { print($0); fflush(stdout) }).run()
         if json {
             let data = try JSONSerialization.data(withJSONObject: report.dictionary, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))

@@ -1,13 +1,19 @@
+import Datasets
 import Foundation
 import Models
 import NN
 import Tensor
+import Training
 
 /// The measurements behind `stylize bench`, kept apart from argument parsing so tests can run them small.
 struct BenchmarkSuite {
     let repeats: Int
     let sizes: [Int]
     var layerBreakdown = false
+    /// Run the engine measurements (GEMM, convolution, generator forward).
+    var engine = true
+    /// Run the training-iteration measurements.
+    var training = true
     let log: (String) -> Void
 
     struct Report {
@@ -33,12 +39,48 @@ struct BenchmarkSuite {
         report.dictionary["repeats"] = repeats
         log("stylize bench — \(Parallel.threadCount) threads, median of \(repeats) runs after warm-up")
 
-        let (gemmRate, gemmFlops) = measureGEMM(into: &report)
-        measureConvolution(gemmRate: gemmRate, gemmFlops: gemmFlops, into: &report)
-        // What the first two measurements parked in the pool is not the generator's memory.
-        BufferPool.drain()
-        measureGenerator(into: &report)
+        if engine {
+            let (gemmRate, gemmFlops) = measureGEMM(into: &report)
+            measureConvolution(gemmRate: gemmRate, gemmFlops: gemmFlops, into: &report)
+            // What the first two measurements parked in the pool is not the generator's memory.
+            BufferPool.drain()
+            measureGenerator(into: &report)
+        }
+        if training { measureTraining(into: &report) }
         return report
+    }
+
+    /// One training iteration (forward, backward and Adam steps of every network), batch 1, with the peak RSS of
+    /// the case (networks, optimiser moments and activations): CycleGAN resnet_9blocks at 256², CycleGAN
+    /// resnet_6blocks at 128², pix2pix unet_256 at 256² (reference defaults otherwise: ngf = ndf = 64, basic PatchGAN).
+    func measureTraining(into report: inout Report) {
+        let options = TrainingOptions(name: "bench", checkpoints: URL(fileURLWithPath: "/nonexistent"))
+        var cases: [(key: String, label: String, side: Int, make: () -> any TrainingRecipe)] = []
+        for (blocks, side) in [(9, 256), (6, 128)] {
+            cases.append(("cyclegan_resnet_\(blocks)blocks_\(side)", "CycleGAN iteration resnet_\(blocks)blocks \(side)x\(side)", side, {
+                var cycle = CycleGANOptions()
+                cycle.architecture = GeneratorArchitecture(kind: .resnet, depth: blocks, normalization: .instance)
+                return CycleGANRecipe(options: cycle, training: options)
+            }))
+        }
+        cases.append(("pix2pix_unet_256_256", "pix2pix iteration unet_256 256x256", 256, {
+            Pix2PixRecipe(options: Pix2PixOptions(), training: options)
+        }))
+        var results: [String: Any] = [:]
+        for entry in cases {
+            BufferPool.drain()
+            MemoryStatistics.resetPeak()
+            let recipe = entry.make()
+            let generator = RandomGenerator(seed: 3)
+            let batch = Batch(a: Tensor.randomUniform([1, 3, entry.side, entry.side], low: -1, high: 1, generator: generator),
+                              b: Tensor.randomUniform([1, 3, entry.side, entry.side], low: -1, high: 1, generator: generator),
+                              pathsA: [], pathsB: [], indices: [0])
+            let seconds = median { _ = recipe.step(batch) }
+            let peak = Double(MemoryStatistics.peakResidentBytes()) / 1_048_576
+            results[entry.key] = ["seconds": seconds, "peak_rss_mb": peak]
+            log(String(format: "%-42@ %7.3f s   peak RSS %6.0f MB", entry.label as NSString, seconds, peak))
+        }
+        report.dictionary["training_iteration"] = results
     }
 
     /// sgemm on the GEMM shape of the 3×3 256→256 convolution on 64×64.

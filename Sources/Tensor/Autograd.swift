@@ -43,6 +43,9 @@ extension Tensor {
 
     /// Back-propagates from this tensor, accumulating into the ``grad`` of every leaf that requires it.
     ///
+    /// The graph is consumed: intermediate tensors lose their gradient history (and the activations it saved) as
+    /// the pass reaches them, so backward runs once per forward, as in PyTorch without `retain_graph`.
+    ///
     /// - Parameter gradient: seed gradient of this tensor's shape; defaults to 1 for a scalar.
     public func backward(_ gradient: Tensor? = nil) {
         let seed: Tensor
@@ -74,10 +77,14 @@ extension Tensor {
 
         var gradients: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
         withoutGradient {
-            for tensor in order.reversed() {
+            // Root first; each tensor leaves `order` and drops its node once used, so saved activations are freed
+            // as the pass goes (PyTorch frees a graph in its backward the same way; a second backward through it
+            // reaches no leaves).
+            while let tensor = order.popLast() {
                 let identifier = ObjectIdentifier(tensor)
                 guard let gradient = gradients.removeValue(forKey: identifier) else { continue }
                 if let node = tensor.gradientNode {
+                    tensor.gradientNode = nil
                     let inputGradients = node.backward(gradient)
                     precondition(inputGradients.count == node.inputs.count, "\(node.name) backward arity")
                     for (input, inputGradient) in zip(node.inputs, inputGradients) {

@@ -171,6 +171,39 @@ final class TensorBehaviourTests: XCTestCase {
         }
     }
 
+    /// Winograd input and weight gradients against the GEMM lowerings (padding 0–2, odd sides so edge tiles are
+    /// partial, batch 2, and with a tiny chunk budget several tile chunks).
+    func testWinogradBackwardMatchesTheGeneralPath() {
+        let cases: [(input: [Int], weight: [Int], padding: Int)] = [
+            ([2, 32, 7, 9], [36, 32, 3, 3], 1), ([1, 48, 10, 5], [40, 48, 3, 3], 0), ([1, 33, 6, 7], [35, 33, 3, 3], 2),
+        ]
+        for (index, item) in cases.enumerated() {
+            let geometry = ConvolutionGeometry(batch: item.input[0], inputChannels: item.input[1], inputHeight: item.input[2],
+                                               inputWidth: item.input[3], outputChannels: item.weight[0],
+                                               kernelHeight: 3, kernelWidth: 3, padding: item.padding)
+            XCTAssertEqual(ConvolutionStrategy.choose(for: geometry, pass: .backwardInput), .winograd)
+            XCTAssertEqual(ConvolutionStrategy.choose(for: geometry, pass: .backwardWeight), .winograd)
+            func gradients(fast: Bool, budget: Int) -> (Tensor, Tensor) {
+                let x = seededNormal(item.input, seed: UInt64(30 + index)), w = seededNormal(item.weight, seed: UInt64(40 + index), scale: 0.1)
+                x.requiresGrad = true
+                w.requiresGrad = true
+                let seed = seededNormal([item.input[0], item.weight[0], geometry.outputHeight, geometry.outputWidth], seed: UInt64(50 + index))
+                let saved = ConvolutionKernels.chunkBudget
+                ConvolutionStrategy.allowsFastBackwardPaths = fast
+                ConvolutionKernels.chunkBudget = budget
+                defer { ConvolutionStrategy.allowsFastBackwardPaths = true; ConvolutionKernels.chunkBudget = saved }
+                Tensor.conv2d(x, weight: w, padding: item.padding).backward(seed)
+                return (x.grad!, w.grad!)
+            }
+            let reference = gradients(fast: false, budget: ConvolutionKernels.chunkBudget)
+            for budget in [ConvolutionKernels.chunkBudget, 300] {
+                let fast = gradients(fast: true, budget: budget)
+                assertClose(fast.0, reference.0, absolute: 2e-4, relative: 1e-3, "case \(index) input gradient, budget \(budget)")
+                assertClose(fast.1, reference.1, absolute: 1e-3, relative: 1e-3, "case \(index) weight gradient, budget \(budget)")
+            }
+        }
+    }
+
     func directConvolution(_ x: Tensor, _ w: Tensor, padding: Int, dilation: Int) -> Tensor {
         let (batch, inputs, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (outputs, kernel) = (w.shape[0], w.shape[2])

@@ -29,15 +29,28 @@ final class Pix2PixTrainerTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
-    func options(_ name: String, gan: Float) -> Pix2PixOptions {
-        var options = Pix2PixOptions(name: name, checkpoints: root.appendingPathComponent("checkpoints"))
+    func recipeOptions(gan: Float) -> Pix2PixOptions {
+        var options = Pix2PixOptions()
         options.architecture = GeneratorArchitecture(kind: .resnet, depth: 2, filters: 8, normalization: .instance)
-        options.discriminatorFilters = 8
+        options.discriminator = DiscriminatorArchitecture(kind: .basic, filters: 8, normalization: .instance)
         options.lambdaGAN = gan
+        return options
+    }
+
+    func options(_ name: String) -> TrainingOptions {
+        var options = TrainingOptions(name: name, checkpoints: root.appendingPathComponent("checkpoints"))
         options.learningRate = 2e-3
         options.batchSize = 2
         options.printEvery = 1000
+        options.progressBar = false
         return options
+    }
+
+    func trainer(_ name: String, gan: Float, configure: (inout TrainingOptions) -> Void = { _ in }, workers: Int = 1) throws -> Trainer {
+        var training = options(name)
+        configure(&training)
+        return try Trainer(recipe: Pix2PixRecipe(options: recipeOptions(gan: gan), training: training), options: training,
+                           dataset: try dataset(), workers: workers)
     }
 
     func dataset() throws -> PairedFolderDataset {
@@ -46,18 +59,18 @@ final class Pix2PixTrainerTests: XCTestCase {
 
     /// The generator learns the inversion: L1 on the training pairs falls well below where it started.
     func testLearnsAKnownMapping() throws {
-        let trainer = Pix2PixTrainer(options: options("invert", gan: 0), dataset: try dataset(), workers: 1)
+        let recipe = Pix2PixRecipe(options: recipeOptions(gan: 0), training: options("invert"))
         var first: Float = 0, last: Float = 0
         let loader = DataLoader(dataset: try dataset(), batchSize: 6, shuffle: false)
         func evaluate() throws -> Float {
             let batch = try loader.batches(epoch: 0).nextBatch()!
-            trainer.generator.eval()
-            return withoutGradient { Tensor.l1Loss(trainer.generator(batch.a), batch.b!).item }
+            recipe.generator.eval()
+            return withoutGradient { Tensor.l1Loss(recipe.generator(batch.a), batch.b!).item }
         }
         first = try evaluate()
         for epoch in 0..<60 {
             let iterator = DataLoader(dataset: try dataset(), batchSize: 2, seed: UInt64(epoch)).batches(epoch: epoch)
-            while let batch = try iterator.nextBatch() { _ = trainer.step(batch) }
+            while let batch = try iterator.nextBatch() { _ = recipe.step(batch) }
         }
         last = try evaluate()
         XCTAssertLessThan(last, first / 4, "L1 \(first) → \(last)")
@@ -66,25 +79,22 @@ final class Pix2PixTrainerTests: XCTestCase {
 
     /// Stopping after 3 iterations and resuming from the saved state reproduces the uninterrupted run.
     func testResumeReproducesTheUninterruptedRun() throws {
-        func losses(_ trainer: Pix2PixTrainer) throws -> [Float] {
+        func losses(_ trainer: Trainer) throws -> [Float] {
             let records = try String(contentsOf: trainer.directory.appendingPathComponent("loss_log.jsonl"), encoding: .utf8)
                 .split(separator: "\n").compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            return records.flatMap { [($0["G_L1"] as! NSNumber).floatValue, ($0["D"] as! NSNumber).floatValue] }
+            return records.flatMap { record in ["G_L1", "G_GAN", "D_real", "D_fake"].map { (record[$0] as! NSNumber).floatValue } }
         }
-        var whole = options("whole", gan: 1)
-        whole.epochs = 2
-        whole.decayEpochs = 1
-        whole.printEvery = 1
-        let uninterrupted = Pix2PixTrainer(options: whole, dataset: try dataset(), workers: 2)
+        func schedule(_ options: inout TrainingOptions) {
+            options.epochs = 2
+            options.decayEpochs = 1
+            options.printEvery = 1
+        }
+        let uninterrupted = try trainer("whole", gan: 1, configure: schedule, workers: 2)
         try uninterrupted.run(log: { _ in })
         XCTAssertEqual(uninterrupted.iterations, 9)
 
-        var split = whole
-        split.name = "split"
-        split.maxIterations = 4
-        try Pix2PixTrainer(options: split, dataset: try dataset(), workers: 1).run(log: { _ in })
-        split.maxIterations = nil
-        let resumed = Pix2PixTrainer(options: split, dataset: try dataset(), workers: 2)
+        try trainer("split", gan: 1, configure: { schedule(&$0); $0.maxIterations = 4 }).run(log: { _ in })
+        let resumed = try trainer("split", gan: 1, configure: schedule, workers: 2)
         try resumed.resume()
         XCTAssertEqual(resumed.iterations, 4)
         try resumed.run(log: { _ in })

@@ -36,3 +36,67 @@ public final class PatchDiscriminator: Module {
 
     public override func forward(_ input: Tensor) -> Tensor { model(input) }
 }
+
+/// The 1×1 PatchGAN (`--netD pixel`) of the reference implementation: a real/fake logit per pixel.
+///
+/// Input `[N, C, H, W]`; output `[N, 1, H, W]`. Keys `net.0`, `net.2`, `net.3`, `net.5` as the reference
+/// `PixelDiscriminator`.
+public final class PixelDiscriminator: Module {
+    public let net: Sequential
+
+    public init(inputChannels: Int, filters: Int = 64, normalization: NormalizationKind = .batch,
+                generator: RandomGenerator = .shared) {
+        let bias = normalization.convolutionsUseBias
+        net = Sequential([
+            Conv2d(inputChannels: inputChannels, outputChannels: filters, kernelSize: 1, generator: generator),
+            Activation(.leakyReLU(negativeSlope: 0.2)),
+            Conv2d(inputChannels: filters, outputChannels: filters * 2, kernelSize: 1, bias: bias, generator: generator),
+            normalization.makeLayer(channels: filters * 2),
+            Activation(.leakyReLU(negativeSlope: 0.2)),
+            Conv2d(inputChannels: filters * 2, outputChannels: 1, kernelSize: 1, bias: bias, generator: generator),
+        ])
+        super.init()
+        registerModule("net", net)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor { net(input) }
+}
+
+/// A reference discriminator choice (`--netD basic|n_layers|pixel`, `--n_layers_D`, `--ndf`, `--norm`).
+public struct DiscriminatorArchitecture: Equatable, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// The 70×70 PatchGAN (n_layers 3).
+        case basic
+        /// A PatchGAN with ``layers`` strided layers.
+        case nLayers = "n_layers"
+        /// The 1×1 PixelGAN.
+        case pixel
+    }
+
+    public var kind: Kind
+    public var filters: Int
+    /// Used by `n_layers` (basic is 3).
+    public var layers: Int
+    public var normalization: NormalizationKind
+
+    public init(kind: Kind = .basic, filters: Int = 64, layers: Int = 3, normalization: NormalizationKind = .instance) {
+        self.kind = kind
+        self.filters = filters
+        self.layers = layers
+        self.normalization = normalization
+    }
+
+    /// A freshly built discriminator for `inputChannels`.
+    public func makeDiscriminator(inputChannels: Int, generator: RandomGenerator = .shared) -> Module {
+        switch kind {
+        case .basic:
+            return PatchDiscriminator(inputChannels: inputChannels, filters: filters, layers: 3, normalization: normalization,
+                                      generator: generator)
+        case .nLayers:
+            return PatchDiscriminator(inputChannels: inputChannels, filters: filters, layers: layers, normalization: normalization,
+                                      generator: generator)
+        case .pixel:
+            return PixelDiscriminator(inputChannels: inputChannels, filters: filters, normalization: normalization, generator: generator)
+        }
+    }
+}

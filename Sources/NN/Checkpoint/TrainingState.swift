@@ -4,18 +4,21 @@ import Tensor
 /// Everything needed to resume training exactly, in one safetensors file (float32):
 /// module state dictionaries under `<module>.`, optimiser moments under `optimizer.<name>.`, and in the
 /// metadata the optimiser step counts, integer counters (epoch, iteration, schedule position) and the
-/// random generator's state.
+/// random generator's state. Other tensors a run carries (a CycleGAN image pool) go in ``buffers``, stored
+/// under `buffer.<name>`.
 public struct TrainingState {
     public var modules: [String: Module]
     public var optimizers: [String: any Optimizer]
     public var counters: [String: Int]
     public var generator: RandomGenerator
+    public var buffers: [String: Tensor]
 
     public init(modules: [String: Module], optimizers: [String: any Optimizer], counters: [String: Int] = [:],
-                generator: RandomGenerator = .shared) {
+                buffers: [String: Tensor] = [:], generator: RandomGenerator = .shared) {
         self.modules = modules
         self.optimizers = optimizers
         self.counters = counters
+        self.buffers = buffers
         self.generator = generator
     }
 
@@ -30,6 +33,7 @@ public struct TrainingState {
             metadata["optimizer.\(name).step"] = String(optimizer.stepCount)
             metadata["optimizer.\(name).learning_rate"] = String(optimizer.learningRate.bitPattern)
         }
+        for name in buffers.keys.sorted() { tensors.append(("buffer.\(name)", buffers[name]!)) }
         for (name, value) in counters { metadata["counter.\(name)"] = String(value) }
         metadata["rng"] = generator.state.map { String($0) }.joined(separator: ",")
         try Safetensors.write(SafetensorsArchive(tensors: tensors, metadata: metadata), to: url)
@@ -45,7 +49,7 @@ public struct TrainingState {
         let all = archive.dictionary
         for (name, module) in modules {
             let prefix = name + "."
-            let subset = Dictionary(uniqueKeysWithValues: all.filter { $0.key.hasPrefix(prefix) && !$0.key.hasPrefix("optimizer.") }
+            let subset = Dictionary(uniqueKeysWithValues: all.filter { $0.key.hasPrefix(prefix) }
                 .map { (String($0.key.dropFirst(prefix.count)), $0.value) })
             try module.load(stateDictionary: subset, strict: true)
         }
@@ -60,6 +64,8 @@ public struct TrainingState {
             try optimizer.restore(stateTensors: subset, stepCount: step)
             optimizer.learningRate = Float(bitPattern: rate)
         }
+        buffers = [:]
+        for (key, tensor) in all where key.hasPrefix("buffer.") { buffers[String(key.dropFirst("buffer.".count))] = tensor }
         counters = [:]
         for (key, value) in archive.metadata where key.hasPrefix("counter.") {
             counters[String(key.dropFirst("counter.".count))] = Int(value)

@@ -62,7 +62,7 @@ public enum ConvolutionStrategy: String, Sendable {
     case shiftedGEMM
     /// Any stride: im2col in column chunks of bounded size, one GEMM per chunk.
     case im2col
-    /// Forward 3×3 stride 1 with ≥ 32 channels: Winograd F(2×2, 3×3), 2.25× fewer multiplies.
+    /// 3×3 stride 1 with ≥ 32 channels, all three passes: Winograd F(2×2, 3×3), 2.25× fewer multiplies.
     case winograd
     /// Forward stride 1 with ≤ 8 output channels and a large kernel: one wide GEMM, then shifted sums.
     case kernelToRow
@@ -72,10 +72,14 @@ public enum ConvolutionStrategy: String, Sendable {
 
     /// When false, forward passes use only the GEMM lowerings (for benchmarks and comparisons).
     nonisolated(unsafe) public static var allowsFastForwardPaths = true
+    /// When false, backward passes use only the GEMM lowerings (for benchmarks and comparisons).
+    nonisolated(unsafe) public static var allowsFastBackwardPaths = true
 
     /// The strategy the kernels use for `geometry` in `pass`.
     public static func choose(for geometry: ConvolutionGeometry, pass: Pass = .forward) -> ConvolutionStrategy {
         if pass == .forward && allowsFastForwardPaths && WinogradF2x3.applies(to: geometry) { return .winograd }
+        if pass == .backwardInput && allowsFastBackwardPaths && WinogradF2x3.appliesToBackwardInput(geometry) { return .winograd }
+        if pass == .backwardWeight && allowsFastBackwardPaths && WinogradF2x3.applies(to: geometry) { return .winograd }
         if pass == .forward && allowsFastForwardPaths && KernelToRow.applies(to: geometry) { return .kernelToRow }
         if geometry.stride == 1 && (geometry.inputChannelsPerGroup >= 16 || geometry.kernelArea == 1) {
             return .shiftedGEMM
@@ -110,7 +114,9 @@ public enum ConvolutionKernels {
         gradientInput: UnsafeMutablePointer<Float>
     ) {
         switch ConvolutionStrategy.choose(for: geometry, pass: .backwardInput) {
-        case .shiftedGEMM, .winograd, .kernelToRow:
+        case .winograd:
+            WinogradF2x3(geometry).backwardInput(gradientOutput: gradientOutput, weight: weight, gradientInput: gradientInput)
+        case .shiftedGEMM, .kernelToRow:
             ShiftedGEMM(geometry).backwardInput(gradientOutput: gradientOutput, weight: weight,
                                                 gradientInput: gradientInput)
         case .im2col:
@@ -125,7 +131,9 @@ public enum ConvolutionKernels {
         gradientWeight: UnsafeMutablePointer<Float>
     ) {
         switch ConvolutionStrategy.choose(for: geometry, pass: .backwardWeight) {
-        case .shiftedGEMM, .winograd, .kernelToRow:
+        case .winograd:
+            WinogradF2x3(geometry).backwardWeight(input: input, gradientOutput: gradientOutput, gradientWeight: gradientWeight)
+        case .shiftedGEMM, .kernelToRow:
             ShiftedGEMM(geometry).backwardWeight(input: input, gradientOutput: gradientOutput,
                                                  gradientWeight: gradientWeight)
         case .im2col:

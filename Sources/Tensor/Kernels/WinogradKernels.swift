@@ -157,6 +157,119 @@ struct WinogradF2x3 {
         }
     }
 }
+extension WinogradF2x3 {
+    /// The input gradient of a 3×3 stride-1 convolution is the forward convolution of the output gradient with
+    /// the kernels flipped and input/output channels swapped, padded by 2 − p: Winograd applies to it too.
+    static func appliesToBackwardInput(_ geometry: ConvolutionGeometry) -> Bool {
+        applies(to: geometry) && geometry.padding <= 2 && geometry.inputHeight >= 2 && geometry.inputWidth >= 2
+    }
+
+    /// The forward geometry whose output is `geometry`'s input gradient.
+    static func transposedGeometry(_ g: ConvolutionGeometry) -> ConvolutionGeometry {
+        ConvolutionGeometry(batch: g.batch, inputChannels: g.outputChannels, inputHeight: g.outputHeight, inputWidth: g.outputWidth,
+                            outputChannels: g.inputChannels, kernelHeight: 3, kernelWidth: 3, padding: 2 - g.padding)
+    }
+
+    /// `gradientInput[N, Cin, H, W]` = forward Winograd of `gradientOutput` with W′[ci][co] = W[co][ci] rotated 180°.
+    func backwardInput(gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradientInput: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let pairs = g.outputChannels * g.inputChannels
+        let flipped = BufferPool.allocate(pairs * 9)
+        defer { BufferPool.release(flipped, count: pairs * 9) }
+        Parallel.forEachRange(pairs, minimumPerWorker: 4096) { range in
+            for pair in range {
+                let outputChannel = pair / g.inputChannels, inputChannel = pair % g.inputChannels
+                let source = weight + pair * 9, destination = flipped + (inputChannel * g.outputChannels + outputChannel) * 9
+                for tap in 0..<9 { destination[tap] = source[8 - tap] }
+            }
+        }
+        let transposed = WinogradF2x3.transposedGeometry(g)
+        precondition(transposed.outputHeight == g.inputHeight && transposed.outputWidth == g.inputWidth, "Winograd backward geometry")
+        WinogradF2x3(transposed).forward(input: gradientOutput, weight: flipped, output: gradientInput)
+    }
+
+    /// `gradientWeight[Cout, Cin, 3, 3]` through the Winograd transforms (exact in real arithmetic): per tile,
+    /// ∂L/∂M = A·∂Y·Aᵀ; the 16 GEMMs ∂U_ξ[Cout, Cin] += ∂M_ξ[Cout, tiles] · V_ξ[Cin, tiles]ᵀ sum over tiles and
+    /// images; then ∂g = Gᵀ·∂U·G. 2.25× fewer multiplies than the GEMM lowering.
+    func backwardWeight(input: UnsafePointer<Float>, gradientOutput: UnsafePointer<Float>, gradientWeight: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let inputs = g.inputChannels, outputs = g.outputChannels
+        let totalTiles = tileRows * tileColumns
+        let planeStride = outputs * inputs + Self.planePadding
+        let accumulated = BufferPool.allocate(16 * planeStride)
+        defer { BufferPool.release(accumulated, count: 16 * planeStride) }
+        let inputTiles = BufferPool.allocate(16 * (inputs * chunkTiles + Self.planePadding))
+        defer { BufferPool.release(inputTiles, count: 16 * (inputs * chunkTiles + Self.planePadding)) }
+        let gradientTiles = BufferPool.allocate(16 * (outputs * chunkTiles + Self.planePadding))
+        defer { BufferPool.release(gradientTiles, count: 16 * (outputs * chunkTiles + Self.planePadding)) }
+        var started = false
+        for image in 0..<g.batch {
+            let source = input + image * inputs * g.inputPlane
+            let gradient = gradientOutput + image * outputs * g.outputPlane
+            var first = 0
+            while first < totalTiles {
+                let count = min(chunkTiles, totalTiles - first)
+                transformInput(source, firstTile: first, tiles: count, into: inputTiles)
+                transformOutputGradient(gradient, firstTile: first, tiles: count, into: gradientTiles)
+                for position in 0..<16 {
+                    GEMMKernels.multiply(transposeB: true, m: outputs, n: inputs, k: count,
+                                         a: gradientTiles + position * (outputs * count + Self.planePadding), lda: count,
+                                         b: inputTiles + position * (inputs * count + Self.planePadding), ldb: count,
+                                         beta: started ? 1 : 0, c: accumulated + position * planeStride, ldc: inputs)
+                }
+                started = true
+                first += count
+            }
+        }
+        // ∂g = Gᵀ·∂U·G, with Gᵀ's rows (1, ½, ½, 0), (0, ½, −½, 0), (0, ½, ½, 1).
+        Parallel.forEachRange(outputs * inputs, minimumPerWorker: 4096) { range in
+            for pair in range {
+                @inline(__always) func row(_ index: Int) -> SIMD4<Float> {
+                    let base = accumulated + index * 4 * planeStride + pair
+                    return SIMD4<Float>(base[0], base[planeStride], base[2 * planeStride], base[3 * planeStride])
+                }
+                let u0 = row(0), u1 = row(1), u2 = row(2), u3 = row(3)
+                let rows = (u0 + 0.5 * (u1 + u2), 0.5 * (u1 - u2), 0.5 * (u1 + u2) + u3)
+                let destination = gradientWeight + pair * 9
+                for (index, x) in [rows.0, rows.1, rows.2].enumerated() {
+                    destination[index * 3] = x.x + 0.5 * (x.y + x.z)
+                    destination[index * 3 + 1] = 0.5 * (x.y - x.z)
+                    destination[index * 3 + 2] = 0.5 * (x.y + x.z) + x.w
+                }
+            }
+        }
+    }
+
+    /// ∂M[ξ][c][t] = (A·∂Y·Aᵀ)[ξ] for the 2×2 output-gradient patch of each tile (zero outside the output).
+    func transformOutputGradient(_ gradient: UnsafePointer<Float>, firstTile: Int, tiles: Int, into buffer: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let channels = g.outputChannels, planeStride = channels * tiles + Self.planePadding
+        Parallel.forEachRange(channels, minimumPerWorker: 4) { range in
+            for channel in range {
+                let plane = gradient + channel * g.outputPlane
+                let base = buffer + channel * tiles
+                for local in 0..<tiles {
+                    let tile = firstTile + local
+                    let y = (tile / tileColumns) * 2, x = (tile % tileColumns) * 2
+                    let line = plane + y * g.outputWidth + x
+                    let hasRight = x + 1 < g.outputWidth, hasBelow = y + 1 < g.outputHeight
+                    let a = line[0], b = hasRight ? line[1] : 0
+                    let c = hasBelow ? line[g.outputWidth] : 0, d = hasBelow && hasRight ? line[g.outputWidth + 1] : 0
+                    // A·∂Y: rows (a, b), (a + c, b + d), (a − c, b − d), (−c, −d); ·Aᵀ maps (p, q) to (p, p + q, p − q, −q).
+                    let out = base + local
+                    @inline(__always) func store(_ p: Float, _ q: Float, _ index: Int) {
+                        out[(index * 4) * planeStride] = p
+                        out[(index * 4 + 1) * planeStride] = p + q
+                        out[(index * 4 + 2) * planeStride] = p - q
+                        out[(index * 4 + 3) * planeStride] = -q
+                    }
+                    store(a, b, 0); store(a + c, b + d, 1); store(a - c, b - d, 2); store(-c, -d, 3)
+                }
+            }
+        }
+    }
+}
+
 /// Forward convolution for few output channels and a large kernel ("kn2row"): one GEMM
 /// `[Cout·taps, Cin] × [Cin, rows·Wp]` over a band of padded input rows, then each output sums its
 /// taps' shifted rows. Keeps the GEMM wide where per-tap GEMMs would have only Cout rows.

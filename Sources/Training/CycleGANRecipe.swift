@@ -1,0 +1,157 @@
+import Datasets
+import Foundation
+import ImageIO
+import Models
+import NN
+import Tensor
+
+/// Options of the CycleGAN recipe (defaults as junyanz/pytorch-CycleGAN-and-pix2pix's cycle_gan model).
+public struct CycleGANOptions: Sendable {
+    /// G_A: A → B uses this as is; G_B: B → A swaps the channel counts.
+    public var architecture = GeneratorArchitecture(kind: .resnet, depth: 9, normalization: .instance)
+    public var discriminator = DiscriminatorArchitecture(kind: .basic, filters: 64, normalization: .instance)
+    public var ganMode = GANMode.lsgan
+    /// Weight of the cycle loss A → B → A.
+    public var lambdaA: Float = 10
+    /// Weight of the cycle loss B → A → B.
+    public var lambdaB: Float = 10
+    /// Identity-loss weight relative to the cycle weights (0 disables it; needs equal channel counts).
+    public var lambdaIdentity: Float = 0.5
+    /// Fakes kept for the discriminators (0: none).
+    public var poolSize = 50
+
+    public init() {}
+}
+
+/// Unpaired translation with cycle consistency: generators G_A: A → B and G_B: B → A, discriminators D_A (on B)
+/// and D_B (on A).
+///
+/// Per step, as the reference: the generators (with the discriminators frozen) minimise
+/// GAN(D_A(G_A(a))) + GAN(D_B(G_B(b))) + λ_A·|G_B(G_A(a)) − a| + λ_B·|G_A(G_B(b)) − b|
+/// + λ_idt·(λ_B·|G_A(b) − b| + λ_A·|G_B(a) − a|), one Adam over both; then each discriminator minimises
+/// ½·(GAN(D(real), 1) + GAN(D(pooled fake), 0)), one Adam over both. The generator loss is back-propagated in three
+/// independent parts (identity, the A cycle, the B cycle) — the same gradients, summed — so at most one cycle's
+/// activations are alive at a time.
+public final class CycleGANRecipe: TrainingRecipe {
+    public let options: CycleGANOptions
+    public let random: RandomGenerator
+    public let generatorA: Module
+    public let generatorB: Module
+    public let discriminatorA: Module
+    public let discriminatorB: Module
+    let optimizerG: Adam
+    let optimizerD: Adam
+    public let poolA: ImagePool
+    public let poolB: ImagePool
+    var latest: [(label: String, tensor: Tensor)] = []
+
+    public init(options: CycleGANOptions, training: TrainingOptions) {
+        precondition(options.lambdaIdentity == 0 || options.architecture.inputChannels == options.architecture.outputChannels,
+                     "the identity loss needs as many input as output channels")
+        self.options = options
+        random = RandomGenerator(seed: training.seed)
+        var reversed = options.architecture
+        swap(&reversed.inputChannels, &reversed.outputChannels)
+        generatorA = options.architecture.makeGenerator(generator: random)
+        generatorB = reversed.makeGenerator(generator: random)
+        discriminatorA = options.discriminator.makeDiscriminator(inputChannels: options.architecture.outputChannels, generator: random)
+        discriminatorB = options.discriminator.makeDiscriminator(inputChannels: options.architecture.inputChannels, generator: random)
+        for network in [generatorA, generatorB, discriminatorA, discriminatorB] {
+            network.initializeWeights(.normal(mean: 0, standardDeviation: 0.02), generator: random)
+        }
+        optimizerG = Adam(parameters: generatorA.namedParameters(prefix: "G_A.") + generatorB.namedParameters(prefix: "G_B."),
+                          learningRate: training.learningRate, beta1: training.beta1, beta2: training.beta2)
+        optimizerD = Adam(parameters: discriminatorA.namedParameters(prefix: "D_A.") + discriminatorB.namedParameters(prefix: "D_B."),
+                          learningRate: training.learningRate, beta1: training.beta1, beta2: training.beta2)
+        poolA = ImagePool(capacity: options.poolSize)
+        poolB = ImagePool(capacity: options.poolSize)
+    }
+
+    public var modules: [String: Module] { ["G_A": generatorA, "G_B": generatorB, "D_A": discriminatorA, "D_B": discriminatorB] }
+    public var optimizers: [String: any Optimizer] { ["G": optimizerG, "D": optimizerD] }
+
+    public var lossNames: [String] {
+        options.lambdaIdentity > 0 ? ["D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"]
+            : ["D_A", "G_A", "cycle_A", "D_B", "G_B", "cycle_B"]
+    }
+
+    public var visualLabels: [String] {
+        options.lambdaIdentity > 0 ? ["real_A", "fake_B", "rec_A", "idt_B", "real_B", "fake_A", "rec_B", "idt_A"]
+            : ["real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"]
+    }
+
+    public var exportedGenerators: [(name: String, module: Module, metadata: [String: String])] {
+        var reversed = options.architecture
+        swap(&reversed.inputChannels, &reversed.outputChannels)
+        return [("G_A", generatorA, options.architecture.metadata.merging(["direction": "AtoB"]) { $1 }),
+                ("G_B", generatorB, reversed.metadata.merging(["direction": "BtoA"]) { $1 })]
+    }
+
+    public func step(_ batch: Batch) -> [String: Float] {
+        guard let realB = batch.b else { preconditionFailure("CycleGAN needs batches with A and B images") }
+        let realA = batch.a
+        for network in [generatorA, generatorB, discriminatorA, discriminatorB] { network.train() }
+        var losses: [String: Float] = [:]
+        var visuals: [(String, Tensor)] = []
+
+        // Generators, discriminators frozen.
+        discriminatorA.setRequiresGradient(false)
+        discriminatorB.setRequiresGradient(false)
+        optimizerG.zeroGrad()
+        if options.lambdaIdentity > 0 {
+            let identityA = generatorA(realB), identityB = generatorB(realA)
+            let lossA = Tensor.l1Loss(identityA, realB), lossB = Tensor.l1Loss(identityB, realA)
+            (lossA * (options.lambdaB * options.lambdaIdentity) + lossB * (options.lambdaA * options.lambdaIdentity)).backward()
+            losses["idt_A"] = lossA.item * options.lambdaB * options.lambdaIdentity
+            losses["idt_B"] = lossB.item * options.lambdaA * options.lambdaIdentity
+            visuals += [("idt_A", identityA.detached()), ("idt_B", identityB.detached())]
+        }
+        func cycle(real: Tensor, forward: Module, backward: Module, critic: Module, lambda: Float) -> (fake: Tensor, gan: Float, cycle: Float, reconstructed: Tensor) {
+            let fake = forward(real)
+            let reconstructed = backward(fake)
+            let gan = options.ganMode.loss(critic(fake), real: true)
+            let cycleLoss = Tensor.l1Loss(reconstructed, real)
+            (gan + cycleLoss * lambda).backward()
+            return (fake.detached(), gan.item, cycleLoss.item * lambda, reconstructed.detached())
+        }
+        let cycleA = cycle(real: realA, forward: generatorA, backward: generatorB, critic: discriminatorA, lambda: options.lambdaA)
+        let cycleB = cycle(real: realB, forward: generatorB, backward: generatorA, critic: discriminatorB, lambda: options.lambdaB)
+        optimizerG.step()
+        losses["G_A"] = cycleA.gan
+        losses["cycle_A"] = cycleA.cycle
+        losses["G_B"] = cycleB.gan
+        losses["cycle_B"] = cycleB.cycle
+
+        // Discriminators on real images and pooled fakes.
+        discriminatorA.setRequiresGradient(true)
+        discriminatorB.setRequiresGradient(true)
+        optimizerD.zeroGrad()
+        func discriminate(_ critic: Module, real: Tensor, fake: Tensor) -> Float {
+            let loss = (options.ganMode.loss(critic(real), real: true) + options.ganMode.loss(critic(fake), real: false)) * 0.5
+            loss.backward()
+            return loss.item
+        }
+        losses["D_A"] = discriminate(discriminatorA, real: realB, fake: poolB.query(cycleA.fake, generator: random))
+        losses["D_B"] = discriminate(discriminatorB, real: realA, fake: poolA.query(cycleB.fake, generator: random))
+        optimizerD.step()
+
+        visuals += [("real_A", realA), ("fake_B", cycleA.fake), ("rec_A", cycleA.reconstructed),
+                    ("real_B", realB), ("fake_A", cycleB.fake), ("rec_B", cycleB.reconstructed)]
+        latest = visuals
+        return losses
+    }
+
+    public func visuals() -> [(label: String, image: Image)] {
+        let byLabel = Dictionary(latest, uniquingKeysWith: { first, _ in first })
+        return visualLabels.compactMap { label in byLabel[label].map { (label, Image(tensor: $0.sliced(axis: 0, 0..<1))) } }
+    }
+
+    public func buffers() -> [String: Tensor] {
+        poolA.buffers(prefix: "pool_A").merging(poolB.buffers(prefix: "pool_B")) { first, _ in first }
+    }
+
+    public func restore(buffers: [String: Tensor]) throws {
+        poolA.restore(buffers, prefix: "pool_A")
+        poolB.restore(buffers, prefix: "pool_B")
+    }
+}

@@ -1,0 +1,339 @@
+import Datasets
+import Foundation
+import ImageIO
+import Models
+import NN
+import Tensor
+
+/// Learning-rate policies (`--lr_policy`).
+public enum LearningRatePolicy: String, Sendable, CaseIterable {
+    /// Constant for `epochs`, then linear decay to zero over `decayEpochs` (the reference default).
+    case linear
+    /// ×0.1 every `decayInterval` epochs.
+    case step
+    /// Cosine annealing to zero over `epochs + decayEpochs`.
+    case cosine
+}
+
+/// What every recipe's run shares: where it writes, the schedule, bounds and feedback cadence.
+public struct TrainingOptions: Sendable {
+    public var name: String
+    public var checkpoints: URL
+    public var learningRate: Float = 2e-4
+    public var beta1: Float = 0.5
+    public var beta2: Float = 0.999
+    /// Epochs at the initial rate (`--n_epochs`).
+    public var epochs = 100
+    /// Epochs of decay (`--n_epochs_decay`).
+    public var decayEpochs = 100
+    public var policy = LearningRatePolicy.linear
+    /// Epochs between ×0.1 steps of the `step` policy (`--lr_decay_iters`).
+    public var decayInterval = 50
+    public var batchSize = 1
+    public var seed: UInt64 = 0
+    public var maxIterations: Int?
+    public var maxMinutes: Double?
+    /// Save the full state every this many iterations (and at every stop).
+    public var saveEvery = 500
+    /// Keep generator snapshots every this many epochs.
+    public var saveEpochEvery = 5
+    /// Log losses every this many iterations.
+    public var printEvery = 20
+    /// Redraw the loss curve and refresh the page's images every this many iterations (and at every epoch end).
+    public var displayEvery = 200
+    /// A live progress bar on standard error (only when it is a terminal).
+    public var progressBar = true
+
+    public init(name: String, checkpoints: URL) {
+        self.name = name
+        self.checkpoints = checkpoints
+    }
+
+    /// The schedule of ``policy``.
+    public var schedule: LearningRateSchedule {
+        switch policy {
+        case .linear: return .linearDecay(constantEpochs: epochs, decayEpochs: decayEpochs)
+        case .step: return .step(stepSize: decayInterval, gamma: 0.1)
+        case .cosine: return .cosine(period: epochs + decayEpochs)
+        }
+    }
+}
+
+/// A training recipe: its networks and optimisers, one optimisation step, and what it shows and exports.
+public protocol TrainingRecipe: AnyObject {
+    /// The generator behind initialisation, dropout and image pools (saved in the training state).
+    var random: RandomGenerator { get }
+    /// Networks saved in the training state, by name (`G_A`, `D_A`, … or `G`, `D`).
+    var modules: [String: Module] { get }
+    /// Optimisers saved in the training state, by name.
+    var optimizers: [String: any Optimizer] { get }
+    /// Loss names in display order.
+    var lossNames: [String] { get }
+    /// Image labels in display order (`real_A`, `fake_B`, …).
+    var visualLabels: [String] { get }
+    /// Generators written as models `latest_net_<name>.safetensors`, with their metadata.
+    var exportedGenerators: [(name: String, module: Module, metadata: [String: String])] { get }
+    /// One optimisation step on `batch`; returns the losses.
+    func step(_ batch: Batch) -> [String: Float]
+    /// The first sample of the latest step's images, by label.
+    func visuals() -> [(label: String, image: Image)]
+    /// Tensors besides the networks a run must keep to resume exactly (image pools).
+    func buffers() -> [String: Tensor]
+    func restore(buffers: [String: Tensor]) throws
+}
+
+extension TrainingRecipe {
+    public func buffers() -> [String: Tensor] { [:] }
+    public func restore(buffers: [String: Tensor]) throws {}
+}
+
+/// Why a run could not start or continue.
+public enum TrainingError: Error, CustomStringConvertible {
+    case noState(path: String)
+    case emptyDataset(String)
+
+    public var description: String {
+        switch self {
+        case .noState(let path): return "\(path): no training state to continue from (train without --continue first)"
+        case .emptyDataset(let reason): return "no training data: \(reason)"
+        }
+    }
+}
+
+/// Runs a recipe over a dataset: epochs, the learning-rate schedule, bounds, checkpoints and feedback.
+///
+/// Writes under `checkpoints/name/`: `latest_net_<G>.safetensors` (loadable by `stylize --model`) and
+/// `epoch_<N>_net_<G>.safetensors` snapshots, `latest_state.safetensors` (all networks, optimiser moments,
+/// counters, random state, pools: ``resume()`` continues exactly), `loss_log.jsonl`, `loss_curve.png` and
+/// `web/index.html` with the images of each epoch.
+public final class Trainer {
+    public let recipe: any TrainingRecipe
+    public let options: TrainingOptions
+    let loader: DataLoader
+    public private(set) var epoch = 0
+    public private(set) var iterationInEpoch = 0
+    public private(set) var iterations = 0
+    /// Every logged record of this run (earlier sessions included after ``resume()``).
+    public private(set) var records: [LossRecord] = []
+
+    public var directory: URL { options.checkpoints.appendingPathComponent(options.name) }
+    var stateURL: URL { directory.appendingPathComponent("latest_state.safetensors") }
+    var logURL: URL { directory.appendingPathComponent("loss_log.jsonl") }
+    public var page: RunPage { RunPage(directory: directory.appendingPathComponent("web"), title: options.name) }
+
+    public init(recipe: any TrainingRecipe, options: TrainingOptions, dataset: any Dataset, workers: Int = 2) throws {
+        guard dataset.count > 0 else { throw TrainingError.emptyDataset("the dataset has no images") }
+        self.recipe = recipe
+        self.options = options
+        loader = DataLoader(dataset: dataset, batchSize: options.batchSize, shuffle: true, seed: options.seed, workers: workers)
+    }
+
+    var state: TrainingState {
+        TrainingState(modules: recipe.modules, optimizers: recipe.optimizers,
+                      counters: ["epoch": epoch, "iteration_in_epoch": iterationInEpoch, "iterations": iterations],
+                      buffers: recipe.buffers(), generator: recipe.random)
+    }
+
+    /// Restores `latest_state.safetensors` and the loss log up to the restored iteration.
+    public func resume() throws {
+        guard FileManager.default.fileExists(atPath: stateURL.path) else { throw TrainingError.noState(path: stateURL.path) }
+        var restored = state
+        try restored.load(from: stateURL)
+        try recipe.restore(buffers: restored.buffers)
+        epoch = restored.counters["epoch"] ?? 0
+        iterationInEpoch = restored.counters["iteration_in_epoch"] ?? 0
+        iterations = restored.counters["iterations"] ?? 0
+        // Records logged after the last saved state are dropped: the resumed run logs them again.
+        records = readLog().filter { $0.iteration <= iterations }
+        try rewriteLog()
+    }
+
+    /// Saves the full state and the latest generators (atomically); with `epochSnapshot`, also per-epoch generators.
+    public func save(epochSnapshot: Bool = false) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try state.save(to: stateURL)
+        for exported in recipe.exportedGenerators {
+            let metadata = exported.metadata.merging(["epoch": String(epoch), "iterations": String(iterations)]) { own, _ in own }
+            try exported.module.save(to: directory.appendingPathComponent("latest_net_\(exported.name).safetensors"), metadata: metadata)
+            if epochSnapshot {
+                try exported.module.save(to: directory.appendingPathComponent("epoch_\(epoch)_net_\(exported.name).safetensors"),
+                                         metadata: metadata)
+            }
+        }
+    }
+
+    /// The total number of iterations the schedule asks for.
+    public var scheduledIterations: Int { (options.epochs + options.decayEpochs) * loader.batchCount }
+
+    /// Trains until the schedule ends or a `maxIterations`/`maxMinutes` bound; saves at every stop.
+    ///
+    /// - Parameter log: receives the periodic loss lines and the final message (default: standard output).
+    public func run(log: (String) -> Void = { print($0); fflush(stdout) }) throws {
+        let start = Date()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: logURL.path) { try rewriteLog() }
+        let lossLog = try FileHandle(forWritingTo: logURL)
+        defer { try? lossLog.close() }
+        lossLog.seekToEndOfFile()
+        let progress = TrainingProgress(enabled: options.progressBar, startIteration: iterations,
+                                        targetIterations: min(scheduledIterations, options.maxIterations ?? .max),
+                                        maxMinutes: options.maxMinutes)
+        let totalEpochs = options.epochs + options.decayEpochs
+        var latest: [String: Float] = [:]
+        func bounded() -> Bool {
+            if let maximum = options.maxIterations, iterations >= maximum { return true }
+            if let minutes = options.maxMinutes, Date().timeIntervalSince(start) >= minutes * 60 { return true }
+            return false
+        }
+        func stop(_ message: String) throws {
+            progress.finish()
+            try save()
+            try refreshFeedback(latest: latest)
+            log(message)
+        }
+        while epoch < totalEpochs {
+            let rate = options.schedule.learningRate(base: options.learningRate, epoch: epoch)
+            for optimizer in recipe.optimizers.values { optimizer.learningRate = rate }
+            let iterator = loader.batches(epoch: epoch)
+            var position = 0
+            while let batch = try iterator.nextBatch() {
+                position += 1
+                if position <= iterationInEpoch { continue }
+                if bounded() {
+                    try stop("stopped after iteration \(iterations), in epoch \(epoch + 1) of \(totalEpochs) (bound reached); state saved to \(stateURL.path)")
+                    return
+                }
+                latest = recipe.step(batch)
+                iterations += 1
+                iterationInEpoch += 1
+                progress.update(iteration: iterations, epoch: epoch, totalEpochs: totalEpochs, losses: latest, names: recipe.lossNames)
+                if iterations % options.printEvery == 0 {
+                    let record = LossRecord(epoch: epoch, iteration: iterations, losses: latest)
+                    records.append(record)
+                    lossLog.write(Trainer.encode(record, learningRate: rate, seconds: Date().timeIntervalSince(start)))
+                    if !progress.isLive { log(progress.line(iteration: iterations, epoch: epoch, totalEpochs: totalEpochs, losses: latest, names: recipe.lossNames)) }
+                }
+                if iterations % options.saveEvery == 0 { try save() }
+                if iterations % options.displayEvery == 0 {
+                    try page.saveVisuals(epoch: epoch, recipe.visuals())
+                    try refreshFeedback(latest: latest)
+                }
+            }
+            try page.saveVisuals(epoch: epoch, recipe.visuals())
+            epoch += 1
+            iterationInEpoch = 0
+            if epoch % options.saveEpochEvery == 0 { try save(epochSnapshot: true) }
+            try refreshFeedback(latest: latest)
+        }
+        try stop("finished \(totalEpochs) epochs, \(iterations) iterations; generators in \(directory.path)")
+    }
+
+    /// Redraws `loss_curve.png` and rewrites the run page.
+    func refreshFeedback(latest: [String: Float]) throws {
+        try LossPlot.render(records, names: recipe.lossNames, title: options.name)
+            .write(to: directory.appendingPathComponent("loss_curve.png"))
+        try page.saveVisualsIfMissing(epoch: epoch, recipe: recipe, hasStepped: !latest.isEmpty)
+        var notes = ["epoch \(epoch), iteration \(iterations) of \(scheduledIterations) scheduled"]
+        if !latest.isEmpty {
+            notes.append("latest losses: " + recipe.lossNames.compactMap { name in latest[name].map { String(format: "%@ %.4f", name, $0) } }
+                .joined(separator: "  "))
+        }
+        notes.append("generators: " + recipe.exportedGenerators.map { "latest_net_\($0.name).safetensors" }.joined(separator: ", "))
+        try page.write(labels: recipe.visualLabels, notes: notes)
+    }
+
+    static func encode(_ record: LossRecord, learningRate: Float, seconds: Double) -> Data {
+        var object: [String: Any] = ["epoch": record.epoch, "iteration": record.iteration, "lr": learningRate, "seconds": seconds]
+        for (key, value) in record.losses { object[key] = value }
+        let line = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return line + Data("\n".utf8)
+    }
+
+    /// The records of `loss_log.jsonl` (unreadable lines skipped).
+    func readLog() -> [LossRecord] {
+        guard let text = try? String(contentsOf: logURL, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let iteration = (object["iteration"] as? NSNumber)?.intValue else { return nil }
+            var losses: [String: Float] = [:]
+            for (key, value) in object where !["epoch", "iteration", "lr", "seconds"].contains(key) {
+                if let number = value as? NSNumber { losses[key] = number.floatValue }
+            }
+            return LossRecord(epoch: (object["epoch"] as? NSNumber)?.intValue ?? 0, iteration: iteration, losses: losses)
+        }
+    }
+
+    /// Rewrites `loss_log.jsonl` from ``records`` (keeping each line's learning rate and time where known).
+    func rewriteLog() throws {
+        var kept: [Int: Data] = [:]
+        if let text = try? String(contentsOf: logURL, encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                   let iteration = (object["iteration"] as? NSNumber)?.intValue { kept[iteration] = Data(line.utf8) + Data("\n".utf8) }
+            }
+        }
+        var data = Data()
+        for record in records { data += kept[record.iteration] ?? Trainer.encode(record, learningRate: .nan, seconds: 0) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try data.write(to: logURL, options: .atomic)
+    }
+}
+
+extension RunPage {
+    /// Makes sure the current epoch has a row once a step has run (a run stopped mid-epoch shows its images).
+    func saveVisualsIfMissing(epoch: Int, recipe: any TrainingRecipe, hasStepped: Bool) throws {
+        guard hasStepped, let first = recipe.visualLabels.first else { return }
+        let name = String(format: "epoch%03d_%@.png", epoch, first)
+        if !FileManager.default.fileExists(atPath: imagesDirectory.appendingPathComponent(name).path) {
+            try saveVisuals(epoch: epoch, recipe.visuals())
+        }
+    }
+}
+
+/// Progress of a run: a live bar on a terminal (iteration, epoch, it/s, ETA, losses), else nothing (the trainer logs lines).
+final class TrainingProgress {
+    let isLive: Bool
+    let start = Date()
+    let startIteration: Int
+    let targetIterations: Int
+    let maxMinutes: Double?
+
+    init(enabled: Bool, startIteration: Int, targetIterations: Int, maxMinutes: Double?) {
+        isLive = enabled && isatty(STDERR_FILENO) != 0
+        self.startIteration = startIteration
+        self.targetIterations = max(targetIterations, startIteration)
+        self.maxMinutes = maxMinutes
+    }
+
+    func update(iteration: Int, epoch: Int, totalEpochs: Int, losses: [String: Float], names: [String]) {
+        guard isLive else { return }
+        let fraction = Double(iteration) / Double(max(targetIterations, 1))
+        let width = 20, filled = min(width, Int(fraction * Double(width)))
+        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        let text = "\r[\(bar)] " + line(iteration: iteration, epoch: epoch, totalEpochs: totalEpochs, losses: losses, names: names)
+        FileHandle.standardError.write(Data((text + "\u{1B}[K").utf8))
+    }
+
+    func finish() { if isLive { FileHandle.standardError.write(Data("\n".utf8)) } }
+
+    /// `it 120/4000  epoch 3/200  1.25 it/s  ETA 51:40  D_A 0.2500 …`
+    func line(iteration: Int, epoch: Int, totalEpochs: Int, losses: [String: Float], names: [String]) -> String {
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = Double(iteration - startIteration) / max(elapsed, 1e-6)
+        var remaining = Double(targetIterations - iteration) / max(rate, 1e-9)
+        if let maxMinutes { remaining = min(remaining, max(0, maxMinutes * 60 - elapsed)) }
+        let summary = names.compactMap { name in losses[name].map { String(format: "%@ %.4f", name, $0) } }.joined(separator: "  ")
+        return String(format: "it %d/%d  epoch %d/%d  %.2f it/s  ETA %@  %@", iteration, targetIterations, epoch + 1, totalEpochs,
+                      rate, ProgressClock.format(remaining), summary)
+    }
+}
+
+/// `m:ss` or `h:mm:ss`.
+public enum ProgressClock {
+    public static func format(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "--:--" }
+        let whole = Int(seconds.rounded())
+        return whole >= 3600 ? String(format: "%d:%02d:%02d", whole / 3600, whole / 60 % 60, whole % 60)
+            : String(format: "%d:%02d", whole / 60, whole % 60)
+    }
+}
