@@ -3,6 +3,7 @@ import Foundation
 import ImageIO
 import Models
 import NN
+import Training
 import Tensor
 
 /// One image to translate and where its result goes.
@@ -74,9 +75,13 @@ struct ImageTranslator {
     /// Large images through ResNet generators run in tiles with shared instance-norm statistics.
     let tiling: TiledInference
 
+    /// A 1 → 2 channel generator is a Lab colorizer: it sees the lightness and predicts the chroma,
+    /// which is merged back with the original lightness.
+    var isColorizer: Bool { generator.architecture.inputChannels == 1 && generator.architecture.outputChannels == 2 }
+
     func translate(_ image: Image, path: String) throws -> Image {
         let channels = generator.architecture.inputChannels
-        var source = (channels == 1 ? image.grayscale() : image.rgb()).converted(toBitDepth: 8)
+        var source = (channels == 1 && !isColorizer ? image.grayscale() : image.rgb()).converted(toBitDepth: 8)
         if let shortSide, min(source.width, source.height) != shortSide {
             let scale = Double(shortSide) / Double(min(source.width, source.height))
             source = source.resized(width: max(1, Int((Double(source.width) * scale).rounded())),
@@ -87,7 +92,8 @@ struct ImageTranslator {
         }
         let multiple = generator.architecture.sideMultiple
         let padWidth = (multiple - source.width % multiple) % multiple, padHeight = (multiple - source.height % multiple) % multiple
-        var tensor = source.tensor()
+        let lightness = isColorizer ? ColorizationDataset.split(source).lightness : nil
+        var tensor = lightness ?? source.tensor()
         if padWidth > 0 || padHeight > 0 {
             // Reflection needs the pad to be smaller than the side; beyond that, repeat the edge.
             let mode: PaddingMode = (padWidth / 2 + padWidth % 2 < source.width && padHeight / 2 + padHeight % 2 < source.height) ? .reflect : .replicate
@@ -104,6 +110,7 @@ struct ImageTranslator {
             result = result.sliced(axis: 2, (padHeight / 2)..<(padHeight / 2 + source.height))
                 .sliced(axis: 3, (padWidth / 2)..<(padWidth / 2 + source.width))
         }
+        if let lightness { return ColorizationDataset.merge(lightness: lightness, chroma: result) }
         return Image(tensor: result)
     }
 }
@@ -132,19 +139,13 @@ final class ProgressReporter {
             let width = 24, filled = total == 0 ? width : completed * width / total
             let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
             let line = String(format: "\r[%@] %d/%d  %.2f img/s  ETA %@  %@", bar, completed, total, rate,
-                              ProgressReporter.clock(remaining), String(name.suffix(40)))
+                              ProgressClock.format(remaining), String(name.suffix(40)))
             FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
             if completed == total { FileHandle.standardError.write(Data("\n".utf8)) }
         } else if Date().timeIntervalSince(lastLine) >= 10 || completed == total {
             lastLine = Date()
             FileHandle.standardError.write(Data(String(format: "%d/%d images, %.2f img/s, ETA %@\n", completed, total, rate,
-                                                       ProgressReporter.clock(remaining)).utf8))
+                                                       ProgressClock.format(remaining)).utf8))
         }
-    }
-
-    static func clock(_ seconds: Double) -> String {
-        let whole = Int(seconds.rounded())
-        return whole >= 3600 ? String(format: "%d:%02d:%02d", whole / 3600, whole / 60 % 60, whole % 60)
-            : String(format: "%d:%02d", whole / 60, whole % 60)
     }
 }

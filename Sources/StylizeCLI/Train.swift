@@ -55,6 +55,7 @@ struct Train: ParsableCommand {
             options.architecture = try networks.generator(default: "resnet_9blocks", normalization: .instance, dropout: false,
                                                           inputChannels: common.inputChannels, outputChannels: common.outputChannels)
             options.discriminator = try networks.discriminator(normalization: options.architecture.normalization)
+            try common.checkSizes(generator: options.architecture, discriminator: options.discriminator)
             options.ganMode = try networks.gan(default: .lsgan)
             options.lambdaA = lambdaA
             options.lambdaB = lambdaB
@@ -104,6 +105,7 @@ struct Train: ParsableCommand {
             options.architecture = try networks.generator(default: "unet_256", normalization: .batch, dropout: true,
                                                           inputChannels: common.inputChannels, outputChannels: common.outputChannels)
             options.discriminator = try networks.discriminator(normalization: options.architecture.normalization)
+            try common.checkSizes(generator: options.architecture, discriminator: options.discriminator)
             options.ganMode = try networks.gan(default: .vanilla)
             options.lambdaL1 = lambdaL1
             options.lambdaGAN = lambdaGan
@@ -152,6 +154,7 @@ struct Train: ParsableCommand {
             options.architecture = try networks.generator(default: "unet_256", normalization: .batch, dropout: true,
                                                           inputChannels: 1, outputChannels: 2)
             options.discriminator = try networks.discriminator(normalization: options.architecture.normalization)
+            try common.checkSizes(generator: options.architecture, discriminator: options.discriminator)
             options.ganMode = try networks.gan(default: .vanilla)
             options.lambdaL1 = lambdaL1
             options.lambdaGAN = lambdaGan
@@ -218,6 +221,26 @@ struct CommonTrainingArguments: ParsableArguments {
     }
 
     func applyThreads() { if let threads { Parallel.setThreadCount(threads) } }
+
+    /// Crops the networks cannot take fail here with the sizes that work, rather than deep in a forward pass.
+    func checkSizes(generator: GeneratorArchitecture, discriminator: DiscriminatorArchitecture) throws {
+        guard loadSize >= cropSize || !["resize_and_crop", "scale_width_and_crop"].contains(preprocess) else {
+            throw ValidationError("--load-size \(loadSize) is smaller than --crop-size \(cropSize)")
+        }
+        guard ["resize_and_crop", "crop", "scale_width_and_crop"].contains(preprocess) else { return }
+        let multiple = generator.sideMultiple
+        guard cropSize % multiple == 0 else {
+            throw ValidationError("--crop-size \(cropSize) does not fit \(generator.name): use a multiple of \(multiple)")
+        }
+        if discriminator.kind != .pixel {
+            // Strided 4×4 convolutions halve the side; the last two 4×4 convolutions (stride 1, padding 1) take 1 each.
+            var side = cropSize
+            for _ in 0..<(discriminator.kind == .basic ? 3 : discriminator.layers) { side = (side - 2) / 2 + 1 }
+            guard side - 2 >= 1 else {
+                throw ValidationError("--crop-size \(cropSize) is too small for the \(discriminator.kind.rawValue) discriminator; use a larger crop or fewer --n-layers-D")
+            }
+        }
+    }
 
     func root() throws -> URL {
         guard let dataroot else { throw ValidationError("give --dataroot") }

@@ -33,7 +33,8 @@ public enum HTMLGallery {
         for row in rows {
             html += "<h3>\(escaped(row.heading))</h3>\n<table><tr>\n"
             for image in row.images {
-                html += "<td><a href=\"\(escaped(image.path))\"><img src=\"\(escaped(image.path))\" width=\"\(imageWidth)\"></a>"
+                let link = escaped(image.path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? image.path)
+                html += "<td><a href=\"\(link)\"><img src=\"\(link)\" width=\"\(imageWidth)\"></a>"
                 html += "<br>\(escaped(image.label))</td>\n"
             }
             html += "</tr></table>\n"
@@ -83,8 +84,9 @@ public struct RunPage {
         }
     }
 
-    /// Rewrites `index.html`: notes, `loss_curve.png` if present, then every epoch's images in `labels` order.
-    public func write(labels: [String], notes: [String], refreshSeconds: Int? = nil) throws {
+    /// Rewrites `index.html`: notes, the `figure` (a path relative to the page) if any, then every epoch's images in
+    /// `labels` order.
+    public func write(labels: [String], notes: [String], figure: String? = nil, refreshSeconds: Int? = nil) throws {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: imagesDirectory.path)) ?? []
         var epochs = Set<Int>()
         for file in files where file.hasPrefix("epoch") && file.hasSuffix(".png") {
@@ -97,8 +99,7 @@ public struct RunPage {
                 return present.contains(name) ? (label, "images/" + name) : nil
             })
         }
-        let curve = FileManager.default.fileExists(atPath: directory.appendingPathComponent("loss_curve.png").path)
-        try HTMLGallery.write(to: pageURL, title: title, notes: notes, figure: curve ? "loss_curve.png" : nil, rows: rows,
+        try HTMLGallery.write(to: pageURL, title: title, notes: notes, figure: figure, rows: rows,
                               refreshSeconds: refreshSeconds)
     }
 }

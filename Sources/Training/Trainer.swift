@@ -35,7 +35,7 @@ public struct TrainingOptions: Sendable {
     public var maxMinutes: Double?
     /// Save the full state every this many iterations (and at every stop).
     public var saveEvery = 500
-    /// Keep generator snapshots every this many epochs.
+    /// Keep generator snapshots every this many epochs (and after the last).
     public var saveEpochEvery = 5
     /// Log losses every this many iterations.
     public var printEvery = 20
@@ -115,6 +115,8 @@ public final class Trainer {
     public private(set) var iterations = 0
     /// Every logged record of this run (earlier sessions included after ``resume()``).
     public private(set) var records: [LossRecord] = []
+    /// The (1-based) epoch of this session's latest step: the one whose images the recipe holds.
+    var steppedEpoch: Int?
 
     public var directory: URL { options.checkpoints.appendingPathComponent(options.name) }
     var stateURL: URL { directory.appendingPathComponent("latest_state.safetensors") }
@@ -204,25 +206,26 @@ public final class Trainer {
                     return
                 }
                 latest = recipe.step(batch)
+                steppedEpoch = epoch + 1
                 iterations += 1
                 iterationInEpoch += 1
                 progress.update(iteration: iterations, epoch: epoch, totalEpochs: totalEpochs, losses: latest, names: recipe.lossNames)
                 if iterations % options.printEvery == 0 {
-                    let record = LossRecord(epoch: epoch, iteration: iterations, losses: latest)
+                    let record = LossRecord(epoch: epoch + 1, iteration: iterations, losses: latest)
                     records.append(record)
                     lossLog.write(Trainer.encode(record, learningRate: rate, seconds: Date().timeIntervalSince(start)))
                     if !progress.isLive { log(progress.line(iteration: iterations, epoch: epoch, totalEpochs: totalEpochs, losses: latest, names: recipe.lossNames)) }
                 }
                 if iterations % options.saveEvery == 0 { try save() }
                 if iterations % options.displayEvery == 0 {
-                    try page.saveVisuals(epoch: epoch, recipe.visuals())
+                    try page.saveVisuals(epoch: epoch + 1, recipe.visuals())
                     try refreshFeedback(latest: latest)
                 }
             }
-            try page.saveVisuals(epoch: epoch, recipe.visuals())
+            try page.saveVisuals(epoch: epoch + 1, recipe.visuals())
             epoch += 1
             iterationInEpoch = 0
-            if epoch % options.saveEpochEvery == 0 { try save(epochSnapshot: true) }
+            if epoch % options.saveEpochEvery == 0 || epoch == totalEpochs { try save(epochSnapshot: true) }
             try refreshFeedback(latest: latest)
         }
         try stop("finished \(totalEpochs) epochs, \(iterations) iterations; generators in \(directory.path)")
@@ -232,14 +235,14 @@ public final class Trainer {
     func refreshFeedback(latest: [String: Float]) throws {
         try LossPlot.render(records, names: recipe.lossNames, title: options.name)
             .write(to: directory.appendingPathComponent("loss_curve.png"))
-        try page.saveVisualsIfMissing(epoch: epoch, recipe: recipe, hasStepped: !latest.isEmpty)
+        if let steppedEpoch { try page.saveVisualsIfMissing(epoch: steppedEpoch, recipe: recipe) }
         var notes = ["epoch \(epoch), iteration \(iterations) of \(scheduledIterations) scheduled"]
         if !latest.isEmpty {
             notes.append("latest losses: " + recipe.lossNames.compactMap { name in latest[name].map { String(format: "%@ %.4f", name, $0) } }
                 .joined(separator: "  "))
         }
         notes.append("generators: " + recipe.exportedGenerators.map { "latest_net_\($0.name).safetensors" }.joined(separator: ", "))
-        try page.write(labels: recipe.visualLabels, notes: notes)
+        try page.write(labels: recipe.visualLabels, notes: notes, figure: "../loss_curve.png")
     }
 
     static func encode(_ record: LossRecord, learningRate: Float, seconds: Double) -> Data {
@@ -273,7 +276,7 @@ public final class Trainer {
             }
         }
         var data = Data()
-        for record in records { data += kept[record.iteration] ?? Trainer.encode(record, learningRate: .nan, seconds: 0) }
+        for record in records { data += kept[record.iteration] ?? Trainer.encode(record, learningRate: 0, seconds: 0) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try data.write(to: logURL, options: .atomic)
     }
@@ -281,8 +284,8 @@ public final class Trainer {
 
 extension RunPage {
     /// Makes sure the current epoch has a row once a step has run (a run stopped mid-epoch shows its images).
-    func saveVisualsIfMissing(epoch: Int, recipe: any TrainingRecipe, hasStepped: Bool) throws {
-        guard hasStepped, let first = recipe.visualLabels.first else { return }
+    func saveVisualsIfMissing(epoch: Int, recipe: any TrainingRecipe) throws {
+        guard let first = recipe.visualLabels.first else { return }
         let name = String(format: "epoch%03d_%@.png", epoch, first)
         if !FileManager.default.fileExists(atPath: imagesDirectory.appendingPathComponent(name).path) {
             try saveVisuals(epoch: epoch, recipe.visuals())

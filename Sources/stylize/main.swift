@@ -1,3 +1,4 @@
 import StylizeCLI
 
+ProcessSetup.tuneOpenBLAS()
 Stylize.main()

@@ -1,0 +1,95 @@
+import _TestSupport
+import Datasets
+import Foundation
+import ImageIO
+import Tensor
+import XCTest
+
+/// `stylize train …`, `--continue` and `stylize test` through the built binary, on tiny data.
+final class TrainCommandTests: XCTestCase {
+    var root: URL!
+
+    override func setUpWithError() throws {
+        root = try temporaryDirectory()
+        let random = RandomGenerator(seed: 8)
+        for split in ["trainA", "trainB", "testA"] {
+            for index in 0..<3 {
+                let coarse = Tensor.randomUniform([1, 3, 3, 3], low: -1, high: 1, generator: random)
+                let url = root.appendingPathComponent("data/\(split)/image \(index).png")
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Image(tensor: coarse.upsampled(height: 36, width: 44, mode: .bilinear)).write(to: url)
+            }
+        }
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
+
+    var tiny: [String] {
+        ["--netG", "resnet_2blocks", "--ngf", "4", "--ndf", "4", "--load-size", "36", "--crop-size", "32", "--quiet",
+         "--checkpoints", root.appendingPathComponent("checkpoints").path, "--threads", "2"]
+    }
+
+    func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: root.appendingPathComponent(path).path) }
+
+    /// A bounded CycleGAN run writes its models, state, log, curve and page; --continue goes on from the saved
+    /// iteration; the model translates images and `stylize test` makes a results page of them.
+    func testCycleGANTrainContinueAndTestPage() throws {
+        let data = root.appendingPathComponent("data").path
+        let first = try StylizeBinary.run(["train", "cyclegan", "--dataroot", data, "--name", "tiny", "--max-iters", "2", "--print-every", "1"] + tiny)
+        XCTAssertEqual(first.status, 0, first.error + first.output)
+        XCTAssertTrue(first.output.contains("stopped after iteration 2"), first.output)
+        for file in ["latest_net_G_A.safetensors", "latest_net_G_B.safetensors", "latest_state.safetensors", "loss_log.jsonl",
+                     "loss_curve.png", "web/index.html", "web/images/epoch001_fake_B.png"] {
+            XCTAssertTrue(exists("checkpoints/tiny/" + file), file)
+        }
+        let resumed = try StylizeBinary.run(["train", "cyclegan", "--dataroot", data, "--name", "tiny", "--max-iters", "4", "--print-every", "1", "--continue"] + tiny)
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        XCTAssertTrue(resumed.output.contains("continuing at iteration 2"), resumed.output)
+        let log = try String(contentsOf: root.appendingPathComponent("checkpoints/tiny/loss_log.jsonl"), encoding: .utf8)
+        XCTAssertEqual(log.split(separator: "\n").count, 4)
+
+        let model = root.appendingPathComponent("checkpoints/tiny/latest_net_G_A.safetensors").path
+        let results = root.appendingPathComponent("results").path
+        let page = try StylizeBinary.run(["test", "--model", model, "--dataroot", data, "--results-dir", results, "--quiet"])
+        XCTAssertEqual(page.status, 0, page.error)
+        XCTAssertTrue(exists("results/tiny/index.html"))
+        let html = try String(contentsOf: root.appendingPathComponent("results/tiny/index.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("images/image%200_fake_B.png"), html)
+        let output = try Image.read(contentsOf: root.appendingPathComponent("results/tiny/images/image 2_fake_B.png"))
+        XCTAssertEqual([output.width, output.height], [44, 36], "outputs keep the input size")
+
+        let noState = try StylizeBinary.run(["train", "cyclegan", "--dataroot", data, "--name", "other", "--continue"] + tiny)
+        XCTAssertNotEqual(noState.status, 0)
+        XCTAssertTrue(noState.error.contains("no training state"), noState.error)
+    }
+
+    /// A colorization model trains from a folder of colour photos and `stylize --model` applies it to any photo:
+    /// the output is RGB at the input's size with the input's lightness.
+    func testColorizationTrainsAndApplies() throws {
+        let photos = root.appendingPathComponent("data/trainA").path
+        let trained = try StylizeBinary.run(["train", "colorization", "--dataroot", photos, "--name", "color", "--max-iters", "2"] + tiny)
+        XCTAssertEqual(trained.status, 0, trained.error + trained.output)
+        let model = root.appendingPathComponent("checkpoints/color/latest_net_G.safetensors").path
+        let output = root.appendingPathComponent("colored").path
+        let applied = try StylizeBinary.run(["--model", model, root.appendingPathComponent("data/testA").path, output, "--quiet"])
+        XCTAssertEqual(applied.status, 0, applied.error)
+        let input = try Image.read(contentsOf: root.appendingPathComponent("data/testA/image 1.png"))
+        let result = try Image.read(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("image 1.png"))
+        XCTAssertEqual([result.width, result.height, result.channels], [44, 36, 3])
+        // Same Lab lightness (L/50 − 1): an untrained colorizer's chroma is near zero, so nothing is clipped and only
+        // 8-bit rounding remains (about 0.4 L).
+        let before = ColorizationDataset.split(input.rgb().converted(toBitDepth: 8)).lightness
+        let after = ColorizationDataset.split(result).lightness
+        XCTAssertLessThan(withoutGradient { (before - after).abs().max().item } * 50, 1.5)
+    }
+
+    /// Bad data and sizes fail before training, naming the problem.
+    func testTrainingErrorsNameTheProblem() throws {
+        let missing = try StylizeBinary.run(["train", "cyclegan", "--dataroot", "/nonexistent/data", "--name", "x"] + tiny)
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.error.contains("/nonexistent/data/trainA"), missing.error)
+        let crop = try StylizeBinary.run(["train", "pix2pix", "--dataroot", root.path, "--name", "x", "--crop-size", "64"])
+        XCTAssertTrue(crop.error.contains("multiple of 256"), crop.error)
+        XCTAssertFalse(exists("checkpoints/x"), "nothing is written for a run that cannot start")
+    }
+}
