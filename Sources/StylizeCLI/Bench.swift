@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also time each layer of the generator at the first size.")
     var layers = false
 
-    @Option(parsing: .upToNextOption, help: "Which measurements: engine, training (default both).")
+    @Option(parsing: .upToNextOption, help: "Which measurements: engine, training (default both), or single training cases: \(BenchmarkSuite.trainingCaseKeys.joined(separator: ", ")).")
     var suites: [String] = ["engine", "training"]
 
     @Option(help: "Worker threads (default: all cores, or STYLIZE_THREADS).")
@@ -44,15 +44,16 @@ struct Bench: ParsableCommand {
             throw ValidationError("--sizes must be multiples of 4 between 4 and 4096")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard !suites.isEmpty, suites.allSatisfy({ ["engine", "training"].contains($0) }) else {
-            throw ValidationError("--suites takes engine and/or training")
+        guard !suites.isEmpty, suites.allSatisfy({ ["engine", "training"].contains($0) || BenchmarkSuite.trainingCaseKeys.contains($0) }) else {
+            throw ValidationError("--suites takes engine, training or training case names (\(BenchmarkSuite.trainingCaseKeys.joined(separator: ", ")))")
         }
     }
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
         let report = BenchmarkSuite(repeats: repeats, sizes: sizes, layerBreakdown: layers, engine: suites.contains("engine"),
-                                    training: suites.contains("training"), log: json ? { _ in } : { print($0); fflush(stdout) }).run()
+                                    training: suites.contains("training") ? Set(BenchmarkSuite.trainingCaseKeys)
+                                        : Set(suites.filter(BenchmarkSuite.trainingCaseKeys.contains)), log: json ? { _ in } : { print($0); fflush(stdout) }).run()
         if json {
             let data = try JSONSerialization.data(withJSONObject: report.dictionary, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))

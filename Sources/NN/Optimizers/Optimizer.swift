@@ -89,8 +89,26 @@ public final class Adam: Optimizer {
             guard let gradient = parameter.tensor.grad else { continue }
             let p = parameter.tensor.pointer, g = gradient.pointer
             let m = firstMoments[index].pointer, v = secondMoments[index].pointer
+            // The same IEEE operations per element, eight lanes at a time (memory-bound: p, g, m and v stream once).
             Parallel.forEachRange(parameter.tensor.count) { range in
-                for i in range {
+                var i = range.lowerBound
+                while i + 8 <= range.upperBound {
+                    var grad = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+                    var weight = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+                    var first = UnsafeRawPointer(m + i).loadUnaligned(as: SIMD8<Float>.self)
+                    var second = UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self)
+                    if coupledDecay != 0 { grad += coupledDecay * weight }
+                    if decay != 1 { weight *= decay }
+                    first += (1 - beta1) * (grad - first)
+                    second = second * beta2 + (1 - beta2) * grad * grad
+                    let denominator = second.squareRoot() / correction2 + epsilon
+                    weight += -stepSize * first / denominator
+                    UnsafeMutableRawPointer(m + i).storeBytes(of: first, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(v + i).storeBytes(of: second, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(p + i).storeBytes(of: weight, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < range.upperBound {
                     var grad = g[i]
                     if coupledDecay != 0 { grad += coupledDecay * p[i] }
                     if decay != 1 { p[i] *= decay }
@@ -98,6 +116,7 @@ public final class Adam: Optimizer {
                     v[i] = v[i] * beta2 + (1 - beta2) * grad * grad
                     let denominator = v[i].squareRoot() / correction2 + epsilon
                     p[i] += -stepSize * m[i] / denominator
+                    i += 1
                 }
             }
         }
