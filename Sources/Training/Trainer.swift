@@ -33,7 +33,7 @@ public struct TrainingOptions: Sendable {
     public var seed: UInt64 = 0
     public var maxIterations: Int?
     public var maxMinutes: Double?
-    /// Save the full state every this many iterations (and at every stop).
+    /// Save the full state every this many iterations (and at every epoch end and every stop).
     public var saveEvery = 500
     /// Keep generator snapshots every this many epochs (and after the last).
     public var saveEpochEvery = 5
@@ -225,7 +225,7 @@ public final class Trainer {
             try page.saveVisuals(epoch: epoch + 1, recipe.visuals())
             epoch += 1
             iterationInEpoch = 0
-            if epoch % options.saveEpochEvery == 0 || epoch == totalEpochs { try save(epochSnapshot: true) }
+            try save(epochSnapshot: epoch % options.saveEpochEvery == 0 || epoch == totalEpochs)
             try refreshFeedback(latest: latest)
         }
         try stop("finished \(totalEpochs) epochs, \(iterations) iterations; generators in \(directory.path)")
