@@ -92,7 +92,7 @@ final class CycleGANTests: XCTestCase {
         }
         let unchanged = decibels(heldOutA, heldOutB), before = psnr()
         let order = RandomGenerator(seed: 9)
-        for iteration in 0..<300 {
+        for _ in 0..<300 {
             let a = Tensor.concatenated((0..<4).map { _ in scenesA[order.nextInt(below: scenesA.count)] }, axis: 0)
             let b = Tensor.concatenated((0..<4).map { _ in scenesB[order.nextInt(below: scenesB.count)] }, axis: 0)
             let losses = recipe.step(Batch(a: a, b: b))

@@ -1,0 +1,359 @@
+import Foundation
+import NN
+import Tensor
+
+/// The building blocks of latent diffusion's networks (CompVis/latent-diffusion `ldm/modules/diffusionmodules/model.py`),
+/// with the same state-dict keys: GroupNorm(32, ε 1e-6) everywhere, SiLU ("swish") activations.
+enum DiffusionLayers {
+    static func normalization(_ channels: Int) -> GroupNorm { GroupNorm(groups: min(32, channels), channels: channels, epsilon: 1e-6) }
+}
+
+/// Residual block `x' + conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + proj(SiLU(t)))))`, where `x'` is `x` or its 1×1
+/// projection (`nin_shortcut`) when the channel count changes and `proj` (`temb_proj`) adds a time embedding when
+/// the block has one. Keys `norm1`, `conv1`, `temb_proj`, `norm2`, `conv2`, `nin_shortcut`.
+public final class DiffusionResnetBlock: Module {
+    let norm1: GroupNorm
+    let conv1: Conv2d
+    let embeddingProjection: Linear?
+    let norm2: GroupNorm
+    let dropout: Dropout
+    let conv2: Conv2d
+    let shortcut: Conv2d?
+
+    public init(inputChannels: Int, outputChannels: Int, embeddingChannels: Int = 0, dropout probability: Float = 0,
+                generator: RandomGenerator = .shared) {
+        norm1 = DiffusionLayers.normalization(inputChannels)
+        conv1 = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 3, padding: 1, generator: generator)
+        embeddingProjection = embeddingChannels > 0
+            ? Linear(inputFeatures: embeddingChannels, outputFeatures: outputChannels, generator: generator) : nil
+        norm2 = DiffusionLayers.normalization(outputChannels)
+        dropout = Dropout(probability: probability, generator: generator)
+        conv2 = Conv2d(inputChannels: outputChannels, outputChannels: outputChannels, kernelSize: 3, padding: 1, generator: generator)
+        shortcut = inputChannels != outputChannels
+            ? Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 1, generator: generator) : nil
+        super.init()
+        registerModule("norm1", norm1)
+        registerModule("conv1", conv1)
+        if let embeddingProjection { registerModule("temb_proj", embeddingProjection) }
+        registerModule("norm2", norm2)
+        registerModule("dropout", dropout)
+        registerModule("conv2", conv2)
+        if let shortcut { registerModule("nin_shortcut", shortcut) }
+    }
+
+    /// `[N, Cin, H, W]` (and a time embedding `[N, E]` when built with one) → `[N, Cout, H, W]`.
+    public func forward(_ input: Tensor, embedding: Tensor?) -> Tensor {
+        var hidden = conv1(norm1(input).silu())
+        if let embeddingProjection {
+            guard let embedding else { preconditionFailure("this block needs a time embedding") }
+            let projected = embeddingProjection(embedding.silu())
+            hidden = hidden + projected.reshaped([projected.shape[0], projected.shape[1], 1, 1])
+        }
+        hidden = conv2(dropout(norm2(hidden).silu()))
+        return (shortcut.map { $0(input) } ?? input) + hidden
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor { forward(input, embedding: nil) }
+}
+
+/// Single-head self-attention over all positions of a feature map, with a residual connection
+/// (`AttnBlock`: `norm`, 1×1 `q`, `k`, `v`, `proj_out`). `[N, C, H, W] → [N, C, H, W]`.
+public final class SpatialSelfAttention: Module {
+    let norm: GroupNorm
+    let query: Conv2d, key: Conv2d, value: Conv2d, projection: Conv2d
+
+    public init(channels: Int, generator: RandomGenerator = .shared) {
+        norm = DiffusionLayers.normalization(channels)
+        query = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 1, generator: generator)
+        key = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 1, generator: generator)
+        value = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 1, generator: generator)
+        projection = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 1, generator: generator)
+        super.init()
+        registerModule("norm", norm)
+        registerModule("q", query)
+        registerModule("k", key)
+        registerModule("v", value)
+        registerModule("proj_out", projection)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let normalized = norm(input)
+        // [N, C, HW] → [N, HW, C] for queries, keys and values; attention weights [N, HW, HW].
+        func positions(_ layer: Conv2d) -> Tensor { layer(normalized).reshaped([batch, channels, height * width]).transposed(1, 2) }
+        let attended = Tensor.scaledDotProductAttention(query: positions(query), key: positions(key), value: positions(value))
+        let hidden = attended.transposed(1, 2).reshaped([batch, channels, height, width])
+        return input + projection(hidden)
+    }
+}
+
+/// Halves the sides: zero-pad right and bottom by one, then a 3×3 stride-2 convolution (`conv`).
+public final class DiffusionDownsample: Module {
+    let convolution: Conv2d
+
+    public init(channels: Int, generator: RandomGenerator = .shared) {
+        convolution = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 3, stride: 2, generator: generator)
+        super.init()
+        registerModule("conv", convolution)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        convolution(input.padded(left: 0, right: 1, top: 0, bottom: 1, mode: .zeros))
+    }
+}
+
+/// Doubles the sides: nearest-neighbour ×2, then a 3×3 convolution (`conv`).
+public final class DiffusionUpsample: Module {
+    let convolution: Conv2d
+
+    public init(channels: Int, generator: RandomGenerator = .shared) {
+        convolution = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 3, padding: 1, generator: generator)
+        super.init()
+        registerModule("conv", convolution)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor { convolution(input.upsampled(scale: 2, mode: .nearest)) }
+}
+
+/// The shape of a KL autoencoder (latent-diffusion's `ddconfig` and `embed_dim`).
+public struct AutoencoderConfiguration: Equatable, Sendable, Codable {
+    /// Channels of the first level (`ch`).
+    public var channels = 64
+    /// Channel multiplier per level (`ch_mult`); the image is downsampled 2^(levels − 1) times.
+    public var multipliers = [1, 2, 4]
+    /// Residual blocks per level (`num_res_blocks`).
+    public var blocksPerLevel = 2
+    /// Feature-map sides (of the input resolution) at which levels add self-attention (`attn_resolutions`).
+    public var attentionResolutions: [Int] = []
+    /// The side the attention resolutions refer to (`resolution`).
+    public var resolution = 256
+    public var imageChannels = 3
+    /// Latent channels (`z_channels` = `embed_dim`).
+    public var latentChannels = 3
+
+    public init() {}
+
+    /// The downsampling factor f.
+    public var downsamplingFactor: Int { 1 << (multipliers.count - 1) }
+}
+
+/// The encoder: `conv_in`, per level `down.i.block.j` (+ `down.i.attn.j`) and `down.i.downsample` (not on the last
+/// level), `mid.block_1`, `mid.attn_1`, `mid.block_2`, `norm_out`, `conv_out` to 2 × latent channels (mean and
+/// log-variance). `[N, imageChannels, H, W] → [N, 2·latentChannels, H/f, W/f]`.
+public final class DiffusionEncoder: Module {
+    let inputConvolution: Conv2d
+    let levels: [(blocks: [DiffusionResnetBlock], attentions: [SpatialSelfAttention], downsample: DiffusionDownsample?)]
+    let middle: DiffusionMiddle
+    let outputNorm: GroupNorm
+    let outputConvolution: Conv2d
+
+    public init(_ configuration: AutoencoderConfiguration, generator: RandomGenerator = .shared) {
+        let base = configuration.channels
+        inputConvolution = Conv2d(inputChannels: configuration.imageChannels, outputChannels: base, kernelSize: 3, padding: 1,
+                                  generator: generator)
+        let down = Sequential([])
+        var built: [(blocks: [DiffusionResnetBlock], attentions: [SpatialSelfAttention], downsample: DiffusionDownsample?)] = []
+        var side = configuration.resolution
+        var channels = base
+        for (level, multiplier) in configuration.multipliers.enumerated() {
+            let container = Module(), blockList = Sequential([]), attentionList = Sequential([])
+            var blocks: [DiffusionResnetBlock] = [], attentions: [SpatialSelfAttention] = []
+            for _ in 0..<configuration.blocksPerLevel {
+                let block = DiffusionResnetBlock(inputChannels: channels, outputChannels: base * multiplier, generator: generator)
+                channels = base * multiplier
+                blocks.append(block)
+                blockList.append(block)
+                if configuration.attentionResolutions.contains(side) {
+                    let attention = SpatialSelfAttention(channels: channels, generator: generator)
+                    attentions.append(attention)
+                    attentionList.append(attention)
+                }
+            }
+            container.registerModule("block", blockList)
+            container.registerModule("attn", attentionList)
+            var downsample: DiffusionDownsample?
+            if level != configuration.multipliers.count - 1 {
+                downsample = container.registerModule("downsample", DiffusionDownsample(channels: channels, generator: generator))
+                side /= 2
+            }
+            down.append(container)
+            built.append((blocks, attentions, downsample))
+        }
+        levels = built
+        middle = DiffusionMiddle(channels: channels, generator: generator)
+        outputNorm = DiffusionLayers.normalization(channels)
+        outputConvolution = Conv2d(inputChannels: channels, outputChannels: 2 * configuration.latentChannels, kernelSize: 3,
+                                   padding: 1, generator: generator)
+        super.init()
+        registerModule("conv_in", inputConvolution)
+        registerModule("down", down)
+        registerModule("mid", middle)
+        registerModule("norm_out", outputNorm)
+        registerModule("conv_out", outputConvolution)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        var hidden = inputConvolution(input)
+        for level in levels {
+            for (index, block) in level.blocks.enumerated() {
+                hidden = block(hidden)
+                if !level.attentions.isEmpty { hidden = level.attentions[index](hidden) }
+            }
+            if let downsample = level.downsample { hidden = downsample(hidden) }
+        }
+        return outputConvolution(outputNorm(middle(hidden)).silu())
+    }
+}
+
+/// `mid.block_1`, `mid.attn_1`, `mid.block_2`.
+final class DiffusionMiddle: Module {
+    let first: DiffusionResnetBlock, attention: SpatialSelfAttention, second: DiffusionResnetBlock
+
+    init(channels: Int, generator: RandomGenerator) {
+        first = DiffusionResnetBlock(inputChannels: channels, outputChannels: channels, generator: generator)
+        attention = SpatialSelfAttention(channels: channels, generator: generator)
+        second = DiffusionResnetBlock(inputChannels: channels, outputChannels: channels, generator: generator)
+        super.init()
+        registerModule("block_1", first)
+        registerModule("attn_1", attention)
+        registerModule("block_2", second)
+    }
+
+    override func forward(_ input: Tensor) -> Tensor { second(attention(first(input))) }
+}
+
+/// The decoder: `conv_in` from the latent, `mid`, per level from the deepest `up.i.block.j` (blocksPerLevel + 1 of
+/// them, + `up.i.attn.j`) and `up.i.upsample` (not on level 0), `norm_out`, `conv_out`.
+/// `[N, latentChannels, h, w] → [N, imageChannels, h·f, w·f]`.
+public final class DiffusionDecoder: Module {
+    let inputConvolution: Conv2d
+    let middle: DiffusionMiddle
+    /// Deepest level first (the order they run in).
+    let levels: [(blocks: [DiffusionResnetBlock], attentions: [SpatialSelfAttention], upsample: DiffusionUpsample?)]
+    let outputNorm: GroupNorm
+    let outputConvolution: Conv2d
+
+    public init(_ configuration: AutoencoderConfiguration, generator: RandomGenerator = .shared) {
+        let base = configuration.channels, count = configuration.multipliers.count
+        var channels = base * configuration.multipliers[count - 1]
+        var side = configuration.resolution / configuration.downsamplingFactor
+        inputConvolution = Conv2d(inputChannels: configuration.latentChannels, outputChannels: channels, kernelSize: 3, padding: 1,
+                                  generator: generator)
+        middle = DiffusionMiddle(channels: channels, generator: generator)
+        var containers: [Int: Module] = [:]
+        var built: [(blocks: [DiffusionResnetBlock], attentions: [SpatialSelfAttention], upsample: DiffusionUpsample?)] = []
+        for level in (0..<count).reversed() {
+            let container = Module(), blockList = Sequential([]), attentionList = Sequential([])
+            var blocks: [DiffusionResnetBlock] = [], attentions: [SpatialSelfAttention] = []
+            let output = base * configuration.multipliers[level]
+            for _ in 0...configuration.blocksPerLevel {
+                let block = DiffusionResnetBlock(inputChannels: channels, outputChannels: output, generator: generator)
+                channels = output
+                blocks.append(block)
+                blockList.append(block)
+                if configuration.attentionResolutions.contains(side) {
+                    let attention = SpatialSelfAttention(channels: channels, generator: generator)
+                    attentions.append(attention)
+                    attentionList.append(attention)
+                }
+            }
+            container.registerModule("block", blockList)
+            container.registerModule("attn", attentionList)
+            var upsample: DiffusionUpsample?
+            if level != 0 {
+                upsample = container.registerModule("upsample", DiffusionUpsample(channels: channels, generator: generator))
+                side *= 2
+            }
+            containers[level] = container
+            built.append((blocks, attentions, upsample))
+        }
+        levels = built
+        outputNorm = DiffusionLayers.normalization(channels)
+        outputConvolution = Conv2d(inputChannels: channels, outputChannels: configuration.imageChannels, kernelSize: 3, padding: 1,
+                                   generator: generator)
+        super.init()
+        registerModule("conv_in", inputConvolution)
+        registerModule("mid", middle)
+        // `up.0` is the shallowest level, as the reference's `insert(0, …)`.
+        registerModule("up", Sequential((0..<count).map { containers[$0]! }))
+        registerModule("norm_out", outputNorm)
+        registerModule("conv_out", outputConvolution)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        var hidden = middle(inputConvolution(input))
+        for level in levels {
+            for (index, block) in level.blocks.enumerated() {
+                hidden = block(hidden)
+                if !level.attentions.isEmpty { hidden = level.attentions[index](hidden) }
+            }
+            if let upsample = level.upsample { hidden = upsample(hidden) }
+        }
+        return outputConvolution(outputNorm(hidden).silu())
+    }
+}
+
+/// A diagonal Gaussian over latents (latent-diffusion's `DiagonalGaussianDistribution`): mean and log-variance
+/// `[N, C, h, w]`, the log-variance clamped to [−30, 20].
+public struct DiagonalGaussian {
+    public let mean: Tensor
+    public let logVariance: Tensor
+
+    /// Splits encoder moments `[N, 2C, h, w]` into mean and log-variance.
+    public init(moments: Tensor) {
+        let halves = moments.chunked(2, axis: 1)
+        mean = halves[0]
+        logVariance = halves[1].clamped(min: -30, max: 20)
+    }
+
+    /// A reparameterised sample `mean + exp(½·logvar)·ε`, ε ~ N(0, 1) from `generator` (differentiable in both).
+    public func sample(generator: RandomGenerator = .shared) -> Tensor {
+        mean + (logVariance * 0.5).exp() * Tensor.randomNormal(mean.shape, generator: generator)
+    }
+
+    /// KL divergence to N(0, 1) per sample, `[N]`: ½·Σ(μ² + σ² − 1 − log σ²) over C, h, w.
+    public func klDivergence() -> Tensor {
+        ((mean * mean + logVariance.exp() - logVariance) - 1).sum(axes: [1, 2, 3]) * 0.5
+    }
+}
+
+/// latent-diffusion's `AutoencoderKL`: `encoder`, `decoder`, `quant_conv` (1×1 on the moments) and
+/// `post_quant_conv` (1×1 on the latent). Images in [−1, 1], `[N, imageChannels, H, W]` with H, W divisible by f.
+public final class AutoencoderKL: Module {
+    public let configuration: AutoencoderConfiguration
+    public let encoder: DiffusionEncoder
+    public let decoder: DiffusionDecoder
+    let quantConvolution: Conv2d
+    let postQuantConvolution: Conv2d
+
+    public init(_ configuration: AutoencoderConfiguration, generator: RandomGenerator = .shared) {
+        self.configuration = configuration
+        encoder = DiffusionEncoder(configuration, generator: generator)
+        decoder = DiffusionDecoder(configuration, generator: generator)
+        let latent = configuration.latentChannels
+        quantConvolution = Conv2d(inputChannels: 2 * latent, outputChannels: 2 * latent, kernelSize: 1, generator: generator)
+        postQuantConvolution = Conv2d(inputChannels: latent, outputChannels: latent, kernelSize: 1, generator: generator)
+        super.init()
+        registerModule("encoder", encoder)
+        registerModule("decoder", decoder)
+        registerModule("quant_conv", quantConvolution)
+        registerModule("post_quant_conv", postQuantConvolution)
+    }
+
+    /// The posterior of `image` `[N, imageChannels, H, W]`: latents `[N, latentChannels, H/f, W/f]`.
+    public func encode(_ image: Tensor) -> DiagonalGaussian { DiagonalGaussian(moments: moments(image)) }
+
+    /// The posterior's raw moments `[N, 2·latentChannels, H/f, W/f]` (mean, then unclamped log-variance).
+    public func moments(_ image: Tensor) -> Tensor {
+        precondition(image.rank == 4 && image.shape[2] % configuration.downsamplingFactor == 0
+                     && image.shape[3] % configuration.downsamplingFactor == 0,
+                     "AutoencoderKL needs [N, C, H, W] with sides divisible by \(configuration.downsamplingFactor), got \(image.shape)")
+        return quantConvolution(encoder(image))
+    }
+
+    /// The image of latents `[N, latentChannels, h, w]`: `[N, imageChannels, h·f, w·f]` (not clamped).
+    public func decode(_ latent: Tensor) -> Tensor { decoder(postQuantConvolution(latent)) }
+
+    /// Reconstruction through the posterior mean (as the reference's `forward(sample_posterior: false)`).
+    public override func forward(_ input: Tensor) -> Tensor { decode(encode(input).mean) }
+}
