@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["ImageIO", "Tensor"], swiftSettings: fastMath),
 
         // MARK: - Models
-        .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: fastMath),
+        .target(name: "Models", dependencies: ["Tensor", "NN", "ImageIO"], swiftSettings: fastMath),
 
         // MARK: - Training
         .target(name: "Training", dependencies: ["Tensor", "NN", "Models", "ImageIO", "Datasets"], swiftSettings: fastMath),

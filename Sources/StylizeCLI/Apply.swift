@@ -89,41 +89,9 @@ struct Apply: ParsableCommand {
 
         let translator = ImageTranslator(generator: generator, shortSide: size, maximumPixels: maxPixels,
                                          tiling: TiledInference(tile: tile, margin: 96))
-        let progress = ProgressReporter(total: pending.count, quiet: quiet)
-        let encodeQueue = DispatchQueue(label: "stylize.encode")
-        let failures = FailureLog()
-        let writeQuality = quality
-        // Decode the next image while this one computes; encode and write on another thread.
-        func decode(_ job: TranslationJob) -> Future<Image> { Future { try Image.read(contentsOf: job.input) } }
-        var prefetched = pending.first.map(decode)
-        for (index, job) in pending.enumerated() {
-            let current = prefetched!
-            prefetched = index + 1 < pending.count ? decode(pending[index + 1]) : nil
-            do {
-                let translated = try translator.translate(try current.value(), path: job.input.path)
-                encodeQueue.async {
-                    do {
-                        try FileManager.default.createDirectory(at: job.output.deletingLastPathComponent(), withIntermediateDirectories: true)
-                        try translated.write(to: job.output, quality: writeQuality, subsampling: .half420)
-                    } catch {
-                        failures.append(job.input.path, "\(error)")
-                    }
-                }
-            } catch {
-                failures.append(job.input.path, "\(error)")
-            }
-            progress.advance(job.name)
+        try BatchRun.run(pending: pending, skipped: skipped, quality: quality, quiet: quiet, start: start) { image, path in
+            try translator.translate(image, path: path)
         }
-        encodeQueue.sync {}
-        let failed = failures.entries
-        let seconds = Date().timeIntervalSince(start)
-        for (path, reason) in failed {
-            let message = reason.contains(path) ? reason : "\(path): \(reason)"
-            FileHandle.standardError.write(Data("failed: \(message)\n".utf8))
-        }
-        print(String(format: "done %d, skipped %d (already there), failed %d, %.1f s (%.3f s per image)", pending.count - failed.count,
-                     skipped, failed.count, seconds, seconds / Double(max(pending.count, 1))))
-        if !failed.isEmpty { throw ExitCode(1) }
     }
 }
 
@@ -152,4 +120,45 @@ final class FailureLog: @unchecked Sendable {
     private var stored: [(String, String)] = []
     func append(_ path: String, _ reason: String) { lock.lock(); stored.append((path, reason)); lock.unlock() }
     var entries: [(String, String)] { lock.lock(); defer { lock.unlock() }; return stored }
+}
+
+/// The batch loop every image command shares: decode the next image while this one computes, encode and write
+/// atomically on another thread, collect per-file failures, show progress, print the summary, exit 1 on failures.
+enum BatchRun {
+    static func run(pending: [TranslationJob], skipped: Int, quality: Int, quiet: Bool, start: Date,
+                    translate: (Image, String) throws -> Image) throws {
+        let progress = ProgressReporter(total: pending.count, quiet: quiet)
+        let encodeQueue = DispatchQueue(label: "stylize.encode")
+        let failures = FailureLog()
+        func decode(_ job: TranslationJob) -> Future<Image> { Future { try Image.read(contentsOf: job.input) } }
+        var prefetched = pending.first.map(decode)
+        for (index, job) in pending.enumerated() {
+            let current = prefetched!
+            prefetched = index + 1 < pending.count ? decode(pending[index + 1]) : nil
+            do {
+                let translated = try translate(try current.value(), job.input.path)
+                encodeQueue.async {
+                    do {
+                        try FileManager.default.createDirectory(at: job.output.deletingLastPathComponent(), withIntermediateDirectories: true)
+                        try translated.write(to: job.output, quality: quality, subsampling: .half420)
+                    } catch {
+                        failures.append(job.input.path, "\(error)")
+                    }
+                }
+            } catch {
+                failures.append(job.input.path, "\(error)")
+            }
+            progress.advance(job.name)
+        }
+        encodeQueue.sync {}
+        let failed = failures.entries
+        let seconds = Date().timeIntervalSince(start)
+        for (path, reason) in failed {
+            let message = reason.contains(path) ? reason : "\(path): \(reason)"
+            FileHandle.standardError.write(Data("failed: \(message)\n".utf8))
+        }
+        print(String(format: "done %d, skipped %d (already there), failed %d, %.1f s (%.3f s per image)", pending.count - failed.count,
+                     skipped, failed.count, seconds, seconds / Double(max(pending.count, 1))))
+        if !failed.isEmpty { throw ExitCode(1) }
+    }
 }

@@ -13,7 +13,7 @@ public struct Stylize: ParsableCommand {
         Set STYLIZE_THREADS to change the number of worker threads (default: all cores).
         """,
         version: version,
-        subcommands: [Apply.self, Train.self, TestCommand.self, Evaluate.self, ModelsCommand.self, Combine.self, Bench.self],
+        subcommands: [Apply.self, Train.self, TestCommand.self, Upscale.self, ColorizeCommand.self, Evaluate.self, ModelsCommand.self, Combine.self, Bench.self],
         defaultSubcommand: Apply.self
     )
 

@@ -10,7 +10,7 @@ import Training
 /// `stylize train cyclegan|pix2pix|colorization`: the reference recipes.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train generators from image folders: CycleGAN (unpaired), pix2pix (paired) or Lab colorization.",
+        abstract: "Train from image folders: CycleGAN, pix2pix, Lab colorization; the latent-diffusion VAE, ×4 SR and colorization.",
         discussion: """
         Every recipe writes CHECKPOINTS/NAME/: latest_net_G*.safetensors (usable as stylize --model) and per-epoch \
         snapshots, latest_state.safetensors (all networks, optimiser moments, counters, random state: --continue \
@@ -22,7 +22,7 @@ struct Train: ParsableCommand {
           stylize train pix2pix --dataroot datasets/facades --name facades --direction BtoA
           stylize train colorization --dataroot photos --name colorize --max-minutes 60
         """,
-        subcommands: [CycleGAN.self, Pix2Pix.self, Colorization.self]
+        subcommands: [CycleGAN.self, Pix2Pix.self, Colorization.self, Autoencoder.self, SuperResolution.self, Colorize.self]
     )
 
     struct CycleGAN: ParsableCommand {
@@ -170,6 +170,15 @@ struct Train: ParsableCommand {
     }
 }
 
+/// Defaults that differ between the GAN recipes and the latent-diffusion ones.
+struct RecipeDefaults {
+    var learningRate: Float, epochs: Int, decayEpochs: Int, batchSize: Int, preprocess: String, loadSize: Int, cropSize: Int
+    static let gan = RecipeDefaults(learningRate: 2e-4, epochs: 100, decayEpochs: 100, batchSize: 1, preprocess: "resize_and_crop",
+                                    loadSize: 286, cropSize: 256)
+    static let latent = RecipeDefaults(learningRate: 1e-4, epochs: 100, decayEpochs: 0, batchSize: 4, preprocess: "scale_width_and_crop",
+                                       loadSize: 286, cropSize: 128)
+}
+
 /// Options every recipe shares: data, schedule, bounds, checkpoints.
 struct CommonTrainingArguments: ParsableArguments {
     @Option(help: "Run name: outputs go to CHECKPOINTS/NAME/.") var name: String
@@ -178,16 +187,16 @@ struct CommonTrainingArguments: ParsableArguments {
     @Option(help: "AtoB or BtoA.") var direction = "AtoB"
     @Option(help: "Channels of A images (1 or 3).") var inputChannels = 3
     @Option(help: "Channels of B images (1 or 3).") var outputChannels = 3
-    @Option(help: "Adam learning rate.") var lr: Float = 2e-4
+    @Option(name: .customLong("lr"), help: "Adam learning rate (default: 2e-4 for the GANs, 1e-4 for vae, sr and colorize).") var lrChoice: Float?
     @Option(help: "Adam beta1.") var beta1: Float = 0.5
-    @Option(help: "Epochs at the initial learning rate.") var epochs = 100
-    @Option(help: "Epochs of decay after them.") var epochsDecay = 100
+    @Option(name: .customLong("epochs"), help: "Epochs at the initial learning rate (default: 100).") var epochsChoice: Int?
+    @Option(name: .customLong("epochs-decay"), help: "Epochs of decay after them (default: 100 for the GANs, 0 for vae, sr and colorize).") var epochsDecayChoice: Int?
     @Option(help: "linear, step or cosine.") var lrPolicy = "linear"
     @Option(help: "Epochs between ×0.1 steps of the step policy.") var lrDecayIters = 50
-    @Option(help: "Batch size.") var batchSize = 1
-    @Option(help: "resize_and_crop, crop, scale_width, scale_width_and_crop or none.") var preprocess = "resize_and_crop"
-    @Option(help: "Images are scaled to this size first.") var loadSize = 286
-    @Option(help: "Then cropped to this size.") var cropSize = 256
+    @Option(name: .customLong("batch-size"), help: "Batch size (default: 1 for the GANs, 4 for vae, sr and colorize).") var batchSizeChoice: Int?
+    @Option(name: .customLong("preprocess"), help: "resize_and_crop, crop, scale_width, scale_width_and_crop or none (default: resize_and_crop for the GANs, scale_width_and_crop for vae, sr and colorize).") var preprocessChoice: String?
+    @Option(name: .customLong("load-size"), help: "Images are scaled to this size first (default: 286).") var loadSizeChoice: Int?
+    @Option(name: .customLong("crop-size"), help: "Then cropped to this size (default: 256 for the GANs, 128 for vae, sr and colorize).") var cropSizeChoice: Int?
     @Flag(help: "No random horizontal flips.") var noFlip = false
     @Option(help: "Seed of initialisation, data order, augmentation and pools.") var seed: UInt64 = 0
     @Option(help: "Stop after this many iterations in total (state saved; --continue goes on).") var maxIters: Int?
@@ -198,6 +207,22 @@ struct CommonTrainingArguments: ParsableArguments {
     @Option(help: "Redraw loss_curve.png and the page's images every N iterations.") var displayEvery = 200
     @Flag(name: .customLong("continue"), help: "Resume from CHECKPOINTS/NAME/latest_state.safetensors (same options).") var resume = false
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
+
+    /// The recipe's defaults for the options left unset.
+    var defaults: RecipeDefaults = .gan
+    var lr: Float { lrChoice ?? defaults.learningRate }
+    var epochs: Int { epochsChoice ?? defaults.epochs }
+    var epochsDecay: Int { epochsDecayChoice ?? defaults.decayEpochs }
+    var batchSize: Int { batchSizeChoice ?? defaults.batchSize }
+    var preprocess: String { preprocessChoice ?? defaults.preprocess }
+    var loadSize: Int { loadSizeChoice ?? defaults.loadSize }
+    var cropSize: Int { cropSizeChoice ?? defaults.cropSize }
+
+    enum CodingKeys: String, CodingKey {
+        case name, checkpoints, dataroot, direction, inputChannels, outputChannels, lrChoice, beta1, epochsChoice, epochsDecayChoice
+        case lrPolicy, lrDecayIters, batchSizeChoice, preprocessChoice, loadSizeChoice, cropSizeChoice, noFlip, seed, maxIters
+        case maxMinutes, saveEvery, saveEpochEvery, printEvery, displayEvery, resume, threads, quiet
+    }
     @Flag(help: "No progress bar (loss lines are still printed).") var quiet = false
 
     func check(dataRootRequired: Bool = true) throws {

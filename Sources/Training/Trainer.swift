@@ -91,9 +91,12 @@ extension TrainingRecipe {
 public enum TrainingError: Error, CustomStringConvertible {
     case noState(path: String)
     case emptyDataset(String)
+    /// The saved state does not fit the recipe as configured now.
+    case incompatibleState(String)
 
     public var description: String {
         switch self {
+        case .incompatibleState(let reason): return "cannot continue: \(reason) (continue with the options the run started with)"
         case .noState(let path): return "\(path): no training state to continue from (train without --continue first)"
         case .emptyDataset(let reason): return "no training data: \(reason)"
         }

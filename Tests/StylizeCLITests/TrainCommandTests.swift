@@ -92,4 +92,48 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(crop.error.contains("multiple of 256"), crop.error)
         XCTAssertFalse(exists("checkpoints/x"), "nothing is written for a run that cannot start")
     }
+
+    /// vae → sr → upscale and vae → colorize → colorize through the binary: sizes ×f, lightness kept, the wrong
+    /// task and a missing model are clear errors.
+    func testLatentDiffusionTrainUpscaleAndColorize() throws {
+        let photos = root.appendingPathComponent("data/trainA").path
+        let small = ["--crop-size", "16", "--load-size", "44", "--batch-size", "2", "--max-iters", "2", "--quiet",
+                     "--checkpoints", root.appendingPathComponent("checkpoints").path, "--threads", "2"]
+        let vae = try StylizeBinary.run(["train", "vae", "--dataroot", photos, "--name", "vae", "--vae-channels", "8",
+                                         "--vae-multipliers", "1,2", "--vae-blocks", "1", "--latent-channels", "2"] + small)
+        XCTAssertEqual(vae.status, 0, vae.error + vae.output)
+        let vaePath = root.appendingPathComponent("checkpoints/vae/latest_net_VAE.safetensors").path
+        let unet = ["--vae", vaePath, "--unet-channels", "8", "--unet-multipliers", "1,2", "--unet-blocks", "1", "--attention-levels", "1",
+                    "--preview-steps", "2"]
+        for task in ["sr", "colorize"] {
+            let trained = try StylizeBinary.run(["train", task, "--dataroot", photos, "--name", task] + unet + small)
+            XCTAssertEqual(trained.status, 0, trained.error + trained.output)
+            XCTAssertTrue(exists("checkpoints/\(task)/web/images/epoch001_sample.png"))
+        }
+        let input = root.appendingPathComponent("data/testA").path
+        let srModel = root.appendingPathComponent("checkpoints/sr/latest_net_LDM.safetensors").path
+        let upscaled = try StylizeBinary.run(["upscale", "--model", srModel, input, root.appendingPathComponent("big").path, "--steps", "2", "--quiet"])
+        XCTAssertEqual(upscaled.status, 0, upscaled.error)
+        let big = try Image.read(contentsOf: root.appendingPathComponent("big/image 0.png"))
+        XCTAssertEqual([big.width, big.height], [88, 72], "×2 for a VAE with f = 2")
+        let again = try StylizeBinary.run(["upscale", "--model", srModel, input, root.appendingPathComponent("big").path, "--steps", "2", "--quiet"])
+        XCTAssertTrue(again.output.contains("skipped 3"), again.output)
+
+        let colorModel = root.appendingPathComponent("checkpoints/colorize/latest_net_LDM.safetensors").path
+        let colored = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent("colored").path, "--steps", "2", "--quiet"])
+        XCTAssertEqual(colored.status, 0, colored.error)
+        let original = try Image.read(contentsOf: root.appendingPathComponent("data/testA/image 1.png"))
+        let result = try Image.read(contentsOf: root.appendingPathComponent("colored/image 1.png"))
+        XCTAssertEqual([result.width, result.height], [44, 36])
+        let before = ColorizationDataset.split(original.rgb().converted(toBitDepth: 8)).lightness
+        let after = ColorizationDataset.split(result).lightness
+        // The lightness is the input's; only chroma clipped at the gamut edge and 8-bit rounding move it.
+        XCTAssertLessThan(withoutGradient { (before - after).abs().mean().item } * 50, 1.0)
+
+        let wrong = try StylizeBinary.run(["colorize", "--model", srModel, input, root.appendingPathComponent("x").path])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.error.contains("not a colorize one"), wrong.error)
+        let missing = try StylizeBinary.run(["upscale", "--model", "/nonexistent/m.safetensors", input, root.appendingPathComponent("x").path])
+        XCTAssertTrue(missing.error.contains("/nonexistent/m.safetensors: no such model file"), missing.error)
+    }
 }

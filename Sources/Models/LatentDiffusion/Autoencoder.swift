@@ -5,7 +5,12 @@ import Tensor
 /// The building blocks of latent diffusion's networks (CompVis/latent-diffusion `ldm/modules/diffusionmodules/model.py`),
 /// with the same state-dict keys: GroupNorm(32, ε 1e-6) everywhere, SiLU ("swish") activations.
 enum DiffusionLayers {
-    static func normalization(_ channels: Int) -> GroupNorm { GroupNorm(groups: min(32, channels), channels: channels, epsilon: 1e-6) }
+    /// 32 groups as the reference; channel counts it does not divide (small test models) use the largest power of two that does.
+    static func normalization(_ channels: Int) -> GroupNorm {
+        var groups = 32
+        while channels % groups != 0 { groups /= 2 }
+        return GroupNorm(groups: groups, channels: channels, epsilon: 1e-6)
+    }
 }
 
 /// Residual block `x' + conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + proj(SiLU(t)))))`, where `x'` is `x` or its 1×1
@@ -137,12 +142,65 @@ public struct AutoencoderConfiguration: Equatable, Sendable, Codable {
     public var downsamplingFactor: Int { 1 << (multipliers.count - 1) }
 }
 
+/// One resolution level of the encoder, decoder or UNet: residual blocks (`block.j`), each followed by self-attention
+/// (`attn.j`) when the level has it, and an optional resampling layer (`downsample` or `upsample`).
+final class DiffusionLevel: Module {
+    let blocks: [DiffusionResnetBlock]
+    let attentions: [SpatialSelfAttention]
+    let resample: Module?
+
+    /// - Parameter blockInputs: the input channels of each block (the first takes the previous level's; in the UNet's
+    ///   up path each also takes a skip connection).
+    init(blockInputs: [Int], outputChannels: Int, embeddingChannels: Int = 0, dropout: Float = 0, attention: Bool,
+         resample: (name: String, module: Module)?, generator: RandomGenerator) {
+        blocks = blockInputs.map {
+            DiffusionResnetBlock(inputChannels: $0, outputChannels: outputChannels, embeddingChannels: embeddingChannels, dropout: dropout,
+                                 generator: generator)
+        }
+        attentions = attention ? blockInputs.map { _ in SpatialSelfAttention(channels: outputChannels, generator: generator) } : []
+        self.resample = resample?.module
+        super.init()
+        registerModule("block", Sequential(blocks))
+        registerModule("attn", Sequential(attentions))
+        if let resample { registerModule(resample.name, resample.module) }
+    }
+
+    /// Block `index` and its attention.
+    func block(_ index: Int, _ input: Tensor, embedding: Tensor?) -> Tensor {
+        let hidden = blocks[index].forward(input, embedding: embedding)
+        return attentions.isEmpty ? hidden : attentions[index](hidden)
+    }
+}
+
+/// `mid.block_1`, `mid.attn_1`, `mid.block_2`.
+final class DiffusionMiddle: Module {
+    let first: DiffusionResnetBlock, attention: SpatialSelfAttention, second: DiffusionResnetBlock
+
+    init(channels: Int, embeddingChannels: Int = 0, dropout: Float = 0, generator: RandomGenerator) {
+        first = DiffusionResnetBlock(inputChannels: channels, outputChannels: channels, embeddingChannels: embeddingChannels,
+                                     dropout: dropout, generator: generator)
+        attention = SpatialSelfAttention(channels: channels, generator: generator)
+        second = DiffusionResnetBlock(inputChannels: channels, outputChannels: channels, embeddingChannels: embeddingChannels,
+                                      dropout: dropout, generator: generator)
+        super.init()
+        registerModule("block_1", first)
+        registerModule("attn_1", attention)
+        registerModule("block_2", second)
+    }
+
+    func forward(_ input: Tensor, embedding: Tensor?) -> Tensor {
+        second.forward(attention(first.forward(input, embedding: embedding)), embedding: embedding)
+    }
+
+    override func forward(_ input: Tensor) -> Tensor { forward(input, embedding: nil) }
+}
+
 /// The encoder: `conv_in`, per level `down.i.block.j` (+ `down.i.attn.j`) and `down.i.downsample` (not on the last
 /// level), `mid.block_1`, `mid.attn_1`, `mid.block_2`, `norm_out`, `conv_out` to 2 × latent channels (mean and
 /// log-variance). `[N, imageChannels, H, W] → [N, 2·latentChannels, H/f, W/f]`.
 public final class DiffusionEncoder: Module {
     let inputConvolution: Conv2d
-    let levels: [(blocks: [DiffusionResnetBlock], attentions: [SpatialSelfAttention], downsample: DiffusionDownsample?)]
+    let levels: [DiffusionLevel]
     let middle: DiffusionMiddle
     let outputNorm: GroupNorm
     let outputConvolution: Conv2d
@@ -151,33 +209,18 @@ public final class DiffusionEncoder: Module {
         let base = configuration.channels
         inputConvolution = Conv2d(inputChannels: configuration.imageChannels, outputChannels: base, kernelSize: 3, padding: 1,
                                   generator: generator)
-        let down = Sequential([])
-        var built: [(blocks: [DiffusionResnetBlock], attentions: [SpatialSelfAttention], downsample: DiffusionDownsample?)] = []
+        var built: [DiffusionLevel] = []
         var side = configuration.resolution
         var channels = base
         for (level, multiplier) in configuration.multipliers.enumerated() {
-            let container = Module(), blockList = Sequential([]), attentionList = Sequential([])
-            var blocks: [DiffusionResnetBlock] = [], attentions: [SpatialSelfAttention] = []
-            for _ in 0..<configuration.blocksPerLevel {
-                let block = DiffusionResnetBlock(inputChannels: channels, outputChannels: base * multiplier, generator: generator)
-                channels = base * multiplier
-                blocks.append(block)
-                blockList.append(block)
-                if configuration.attentionResolutions.contains(side) {
-                    let attention = SpatialSelfAttention(channels: channels, generator: generator)
-                    attentions.append(attention)
-                    attentionList.append(attention)
-                }
-            }
-            container.registerModule("block", blockList)
-            container.registerModule("attn", attentionList)
-            var downsample: DiffusionDownsample?
-            if level != configuration.multipliers.count - 1 {
-                downsample = container.registerModule("downsample", DiffusionDownsample(channels: channels, generator: generator))
-                side /= 2
-            }
-            down.append(container)
-            built.append((blocks, attentions, downsample))
+            let output = base * multiplier
+            let last = level == configuration.multipliers.count - 1
+            built.append(DiffusionLevel(blockInputs: [channels] + Array(repeating: output, count: configuration.blocksPerLevel - 1),
+                                        outputChannels: output, attention: configuration.attentionResolutions.contains(side),
+                                        resample: last ? nil : ("downsample", DiffusionDownsample(channels: output, generator: generator)),
+                                        generator: generator))
+            channels = output
+            if !last { side /= 2 }
         }
         levels = built
         middle = DiffusionMiddle(channels: channels, generator: generator)
@@ -186,7 +229,7 @@ public final class DiffusionEncoder: Module {
                                    padding: 1, generator: generator)
         super.init()
         registerModule("conv_in", inputConvolution)
-        registerModule("down", down)
+        registerModule("down", Sequential(levels))
         registerModule("mid", middle)
         registerModule("norm_out", outputNorm)
         registerModule("conv_out", outputConvolution)
@@ -195,31 +238,11 @@ public final class DiffusionEncoder: Module {
     public override func forward(_ input: Tensor) -> Tensor {
         var hidden = inputConvolution(input)
         for level in levels {
-            for (index, block) in level.blocks.enumerated() {
-                hidden = block(hidden)
-                if !level.attentions.isEmpty { hidden = level.attentions[index](hidden) }
-            }
-            if let downsample = level.downsample { hidden = downsample(hidden) }
+            for index in level.blocks.indices { hidden = level.block(index, hidden, embedding: nil) }
+            if let resample = level.resample { hidden = resample(hidden) }
         }
         return outputConvolution(outputNorm(middle(hidden)).silu())
     }
-}
-
-/// `mid.block_1`, `mid.attn_1`, `mid.block_2`.
-final class DiffusionMiddle: Module {
-    let first: DiffusionResnetBlock, attention: SpatialSelfAttention, second: DiffusionResnetBlock
-
-    init(channels: Int, generator: RandomGenerator) {
-        first = DiffusionResnetBlock(inputChannels: channels, outputChannels: channels, generator: generator)
-        attention = SpatialSelfAttention(channels: channels, generator: generator)
-        second = DiffusionResnetBlock(inputChannels: channels, outputChannels: channels, generator: generator)
-        super.init()
-        registerModule("block_1", first)
-        registerModule("attn_1", attention)
-        registerModule("block_2", second)
-    }
-
-    override func forward(_ input: Tensor) -> Tensor { second(attention(first(input))) }
 }
 
 /// The decoder: `conv_in` from the latent, `mid`, per level from the deepest `up.i.block.j` (blocksPerLevel + 1 of
@@ -229,7 +252,7 @@ public final class DiffusionDecoder: Module {
     let inputConvolution: Conv2d
     let middle: DiffusionMiddle
     /// Deepest level first (the order they run in).
-    let levels: [(blocks: [DiffusionResnetBlock], attentions: [SpatialSelfAttention], upsample: DiffusionUpsample?)]
+    let levels: [DiffusionLevel]
     let outputNorm: GroupNorm
     let outputConvolution: Conv2d
 
@@ -240,32 +263,15 @@ public final class DiffusionDecoder: Module {
         inputConvolution = Conv2d(inputChannels: configuration.latentChannels, outputChannels: channels, kernelSize: 3, padding: 1,
                                   generator: generator)
         middle = DiffusionMiddle(channels: channels, generator: generator)
-        var containers: [Int: Module] = [:]
-        var built: [(blocks: [DiffusionResnetBlock], attentions: [SpatialSelfAttention], upsample: DiffusionUpsample?)] = []
+        var built: [DiffusionLevel] = []
         for level in (0..<count).reversed() {
-            let container = Module(), blockList = Sequential([]), attentionList = Sequential([])
-            var blocks: [DiffusionResnetBlock] = [], attentions: [SpatialSelfAttention] = []
             let output = base * configuration.multipliers[level]
-            for _ in 0...configuration.blocksPerLevel {
-                let block = DiffusionResnetBlock(inputChannels: channels, outputChannels: output, generator: generator)
-                channels = output
-                blocks.append(block)
-                blockList.append(block)
-                if configuration.attentionResolutions.contains(side) {
-                    let attention = SpatialSelfAttention(channels: channels, generator: generator)
-                    attentions.append(attention)
-                    attentionList.append(attention)
-                }
-            }
-            container.registerModule("block", blockList)
-            container.registerModule("attn", attentionList)
-            var upsample: DiffusionUpsample?
-            if level != 0 {
-                upsample = container.registerModule("upsample", DiffusionUpsample(channels: channels, generator: generator))
-                side *= 2
-            }
-            containers[level] = container
-            built.append((blocks, attentions, upsample))
+            built.append(DiffusionLevel(blockInputs: [channels] + Array(repeating: output, count: configuration.blocksPerLevel),
+                                        outputChannels: output, attention: configuration.attentionResolutions.contains(side),
+                                        resample: level == 0 ? nil : ("upsample", DiffusionUpsample(channels: output, generator: generator)),
+                                        generator: generator))
+            channels = output
+            if level != 0 { side *= 2 }
         }
         levels = built
         outputNorm = DiffusionLayers.normalization(channels)
@@ -275,7 +281,7 @@ public final class DiffusionDecoder: Module {
         registerModule("conv_in", inputConvolution)
         registerModule("mid", middle)
         // `up.0` is the shallowest level, as the reference's `insert(0, …)`.
-        registerModule("up", Sequential((0..<count).map { containers[$0]! }))
+        registerModule("up", Sequential(levels.reversed()))
         registerModule("norm_out", outputNorm)
         registerModule("conv_out", outputConvolution)
     }
@@ -283,11 +289,8 @@ public final class DiffusionDecoder: Module {
     public override func forward(_ input: Tensor) -> Tensor {
         var hidden = middle(inputConvolution(input))
         for level in levels {
-            for (index, block) in level.blocks.enumerated() {
-                hidden = block(hidden)
-                if !level.attentions.isEmpty { hidden = level.attentions[index](hidden) }
-            }
-            if let upsample = level.upsample { hidden = upsample(hidden) }
+            for index in level.blocks.indices { hidden = level.block(index, hidden, embedding: nil) }
+            if let resample = level.resample { hidden = resample(hidden) }
         }
         return outputConvolution(outputNorm(hidden).silu())
     }

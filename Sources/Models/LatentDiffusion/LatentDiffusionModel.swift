@@ -1,0 +1,194 @@
+import Foundation
+import ImageIO
+import NN
+import Tensor
+
+/// Why a latent-diffusion model file cannot be used.
+public enum LatentDiffusionError: Error, CustomStringConvertible {
+    case notALatentDiffusionModel(path: String, kind: String?)
+    case badMetadata(path: String, key: String)
+    case wrongTask(path: String, expected: String, found: String)
+
+    public var description: String {
+        switch self {
+        case .notALatentDiffusionModel(let path, let kind):
+            return "\(path): not a latent-diffusion model (kind \(kind ?? "missing")); train one with stylize train sr|colorize"
+        case .badMetadata(let path, let key): return "\(path): missing or malformed metadata '\(key)'"
+        case .wrongTask(let path, let expected, let found): return "\(path): a \(found) model, not a \(expected) one"
+        }
+    }
+}
+
+/// A trained latent-diffusion model: the KL autoencoder (`vae.*`), the denoising UNet (`unet.*`), the latent scale,
+/// the noise schedule and what it predicts, and its task. Samples with DDIM.
+public final class LatentDiffusionModel: Module {
+    public let task: String
+    public let autoencoder: AutoencoderKL
+    public let unet: DenoisingUNet
+    public let scaleFactor: Float
+    public let schedule: NoiseSchedule
+    public let prediction: DiffusionPrediction
+
+    /// - Parameter task: `sr` or `colorize` (``conditionChannels(task:factor:)``).
+    public init(task: String, autoencoder: AutoencoderKL, unet: DenoisingUNet, scaleFactor: Float, schedule: NoiseSchedule,
+                prediction: DiffusionPrediction) {
+        self.task = task
+        self.autoencoder = autoencoder
+        self.unet = unet
+        self.scaleFactor = scaleFactor
+        self.schedule = schedule
+        self.prediction = prediction
+        super.init()
+        registerModule("vae", autoencoder)
+        registerModule("unet", unet)
+    }
+
+    /// Channels of the condition on the latent grid: RGB for `sr`, f² lightness planes for `colorize`.
+    public static func conditionChannels(task: String, factor: Int) -> Int { task == "colorize" ? factor * factor : 3 }
+
+    /// The training condition of target images `[N, 3, H, W]` in [−1, 1]: for `sr` their f×f box average (the
+    /// low-resolution image, on the latent grid); for `colorize` their lightness (L/50 − 1) space-to-depth.
+    public static func condition(for image: Tensor, task: String, factor: Int) -> Tensor {
+        task == "colorize" ? spaceToDepth(lightness(of: image), factor: factor) : image.averagePooled(kernel: factor)
+    }
+
+    /// `[N, C, H, W] → [N, C·f², H/f, W/f]`: each f×f block becomes channels (row-major within the block).
+    public static func spaceToDepth(_ input: Tensor, factor: Int) -> Tensor {
+        let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        return input.reshaped([batch, channels, height / factor, factor, width / factor, factor])
+            .permuted([0, 1, 3, 5, 2, 4]).reshaped([batch, channels * factor * factor, height / factor, width / factor])
+    }
+
+    /// CIE L of RGB `[N, 3, H, W]` in [−1, 1], as L/50 − 1 in `[N, 1, H, W]` (no gradient).
+    public static func lightness(of image: Tensor) -> Tensor {
+        let (batch, height, width) = (image.shape[0], image.shape[2], image.shape[3]), plane = height * width
+        let output = Tensor(uninitializedShape: [batch, 1, height, width])
+        for sample in 0..<batch {
+            let base = sample * 3 * plane
+            for pixel in 0..<plane {
+                func unit(_ channel: Int) -> Double { min(max((Double(image.pointer[base + channel * plane + pixel]) + 1) / 2, 0), 1) }
+                output.pointer[sample * plane + pixel] = Float(ColorSpace.lab(red: unit(0), green: unit(1), blue: unit(2)).l / 50 - 1)
+            }
+        }
+        return output
+    }
+
+    /// RGB `[1, 3, H, W]` in [−1, 1] with its lightness replaced by `lightness` (`[1, 1, H, W]`, L/50 − 1): the chroma
+    /// (a, b) of `image` on the original L, clipped to the sRGB gamut.
+    public static func replacingLightness(of image: Tensor, with lightness: Tensor) -> Tensor {
+        let plane = image.shape[2] * image.shape[3]
+        let output = Tensor(uninitializedShape: image.shape)
+        for pixel in 0..<plane {
+            func unit(_ channel: Int) -> Double { min(max((Double(image.pointer[channel * plane + pixel]) + 1) / 2, 0), 1) }
+            let lab = ColorSpace.lab(red: unit(0), green: unit(1), blue: unit(2))
+            let rgb = ColorSpace.rgb(l: (Double(lightness.pointer[pixel]) + 1) * 50, a: lab.a, b: lab.b)
+            for (channel, value) in [rgb.red, rgb.green, rgb.blue].enumerated() { output.pointer[channel * plane + pixel] = Float(value * 2 - 1) }
+        }
+        return output
+    }
+
+    /// DDIM from Gaussian latents (seeded) given a condition on the latent grid `[1, Cc, h, w]`: the decoded image
+    /// `[1, 3, h·f, w·f]`, clamped to [−1, 1]. h and w must be multiples of the UNet's side multiple.
+    public func generate(condition: Tensor, steps: Int, seed: UInt64, eta: Double = 0, noiseLevel: Float = 0) -> Tensor {
+        withoutGradient {
+            let random = RandomGenerator(seed: seed)
+            let latentShape = [condition.shape[0], autoencoder.configuration.latentChannels, condition.shape[2], condition.shape[3]]
+            var latent = Tensor.randomNormal(latentShape, generator: random)
+            let sampler = DDIMSampler(schedule: schedule, steps: steps, eta: eta, prediction: prediction)
+            let levels = unet.configuration.conditionsOnNoiseLevel ? [Float](repeating: noiseLevel * 1000, count: condition.shape[0]) : nil
+            for timestep in sampler.timesteps {
+                let output = unet.forward(Tensor.concatenated([latent, condition], axis: 1),
+                                          timesteps: [Float](repeating: Float(timestep), count: condition.shape[0]), noiseLevels: levels)
+                latent = sampler.step(output: output, timestep: timestep, sample: latent,
+                                      noise: eta > 0 ? Tensor.randomNormal(latentShape, generator: random) : nil).previous
+            }
+            return autoencoder.decode(latent * (1 / scaleFactor)).clamped(min: -1, max: 1)
+        }
+    }
+
+    /// The latent-grid multiple inputs are padded to (in condition pixels).
+    var gridMultiple: Int { unet.configuration.sideMultiple }
+
+    /// ×f super-resolution of `image` (any size): reflect-padded to the UNet's multiple, sampled, cropped back.
+    public func upscale(_ image: Image, steps: Int, seed: UInt64, eta: Double = 0) -> Image {
+        let factor = autoencoder.configuration.downsamplingFactor
+        let source = image.rgb().converted(toBitDepth: 8)
+        let (padded, padding) = Self.padded(source.tensor(), multiple: gridMultiple)
+        let result = generate(condition: padded, steps: steps, seed: seed, eta: eta)
+        return Image(tensor: result.sliced(axis: 2, (padding.top * factor)..<((padding.top + source.height) * factor))
+            .sliced(axis: 3, (padding.left * factor)..<((padding.left + source.width) * factor)))
+    }
+
+    /// Colorization of `image` (gray or colour): its lightness kept exactly, the chroma sampled.
+    public func colorize(_ image: Image, steps: Int, seed: UInt64, eta: Double = 0) -> Image {
+        let factor = autoencoder.configuration.downsamplingFactor
+        let source = image.rgb().converted(toBitDepth: 8)
+        let lightness = Self.lightness(of: source.tensor())
+        let (padded, padding) = Self.padded(lightness, multiple: gridMultiple * factor)
+        let result = generate(condition: Self.spaceToDepth(padded, factor: factor), steps: steps, seed: seed, eta: eta)
+        let cropped = result.sliced(axis: 2, padding.top..<(padding.top + source.height)).sliced(axis: 3, padding.left..<(padding.left + source.width))
+        return Image(tensor: Self.replacingLightness(of: cropped.copied(), with: lightness))
+    }
+
+    /// A sample for a training image `[1, 3, H, W]` (the page's preview): its condition through ``generate``.
+    public func sample(image: Tensor, steps: Int, seed: UInt64) -> Image {
+        let condition = Self.condition(for: image, task: task, factor: autoencoder.configuration.downsamplingFactor)
+        let result = generate(condition: condition, steps: steps, seed: seed)
+        return Image(tensor: task == "colorize" ? Self.replacingLightness(of: result, with: Self.lightness(of: image)) : result)
+    }
+
+    /// How the condition of a training image looks: the low-resolution image, or the gray one.
+    public func conditionPreview(for image: Tensor) -> Image {
+        task == "colorize" ? Image(tensor: Self.lightness(of: image)).rgb()
+            : Image(tensor: image.averagePooled(kernel: autoencoder.configuration.downsamplingFactor))
+    }
+
+    /// Reflect-pads `[1, C, H, W]` (replicate where the side is too small) to multiples of `multiple`, centred.
+    static func padded(_ tensor: Tensor, multiple: Int) -> (Tensor, (top: Int, left: Int)) {
+        let height = tensor.shape[2], width = tensor.shape[3]
+        let padHeight = (multiple - height % multiple) % multiple, padWidth = (multiple - width % multiple) % multiple
+        guard padHeight > 0 || padWidth > 0 else { return (tensor, (0, 0)) }
+        let top = padHeight / 2, left = padWidth / 2
+        let mode: PaddingMode = padHeight - top < height && padWidth - left < width ? .reflect : .replicate
+        return (tensor.padded(left: left, right: padWidth - left, top: top, bottom: padHeight - top, mode: mode), (top, left))
+    }
+
+    /// Metadata that makes the file self-describing (``load(contentsOf:)``).
+    public var metadata: [String: String] {
+        func json<T: Encodable>(_ value: T) -> String { (try? JSONEncoder().encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}" }
+        return ["kind": "latent_diffusion", "task": task, "autoencoder": json(autoencoder.configuration), "unet": json(unet.configuration),
+                "scale_factor": String(scaleFactor), "schedule": schedule.kind.rawValue, "training_steps": String(schedule.trainingSteps),
+                "prediction": prediction.rawValue]
+    }
+
+    /// Loads a model written with ``metadata`` (weights may be fp16).
+    public static func load(contentsOf url: URL) throws -> LatentDiffusionModel {
+        let archive = try Safetensors.read(contentsOf: url)
+        let metadata = archive.metadata
+        guard metadata["kind"] == "latent_diffusion" else { throw LatentDiffusionError.notALatentDiffusionModel(path: url.path, kind: metadata["kind"]) }
+        func decode<T: Decodable>(_ type: T.Type, _ key: String) throws -> T {
+            guard let text = metadata[key], let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
+                throw LatentDiffusionError.badMetadata(path: url.path, key: key)
+            }
+            return value
+        }
+        let autoencoder = AutoencoderKL(try decode(AutoencoderConfiguration.self, "autoencoder"))
+        let unet = DenoisingUNet(try decode(DenoisingUNetConfiguration.self, "unet"))
+        guard let scale = metadata["scale_factor"].flatMap(Float.init), scale > 0, scale.isFinite else {
+            throw LatentDiffusionError.badMetadata(path: url.path, key: "scale_factor")
+        }
+        guard let kind = metadata["schedule"].flatMap(NoiseSchedule.Kind.init(rawValue:)),
+              let steps = metadata["training_steps"].flatMap(Int.init), steps >= 2 else {
+            throw LatentDiffusionError.badMetadata(path: url.path, key: "schedule")
+        }
+        guard let prediction = metadata["prediction"].flatMap(DiffusionPrediction.init(rawValue:)) else {
+            throw LatentDiffusionError.badMetadata(path: url.path, key: "prediction")
+        }
+        guard let task = metadata["task"], ["sr", "colorize"].contains(task) else { throw LatentDiffusionError.badMetadata(path: url.path, key: "task") }
+        let model = LatentDiffusionModel(task: task, autoencoder: autoencoder, unet: unet, scaleFactor: scale,
+                                         schedule: NoiseSchedule(kind: kind, trainingSteps: steps), prediction: prediction)
+        try model.load(stateDictionary: archive.dictionary)
+        model.eval()
+        return model
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import ImageIO
+import Models
+import Tensor
+
+/// Options `upscale` and `colorize` share: inputs, output, the model, sampling and the batch behaviour of `apply`.
+struct DiffusionBatchArguments: ParsableArguments {
+    @Option(help: "A latent-diffusion model file (latest_net_LDM.safetensors of stylize train sr|colorize).") var model: String
+    @Argument(help: "Images and/or folders, then the output folder.") var paths: [String]
+    @Option(help: "DDIM steps.") var steps = 25
+    @Option(help: "Seed of the initial noise (the same seed gives the same output).") var seed: UInt64 = 0
+    @Option(help: "DDIM η: 0 deterministic, 1 DDPM-like.") var eta: Double = 0
+    @Flag(help: "Descend into subfolders of input folders and mirror them in OUTPUT.") var recursive = false
+    @Option(help: "Output format: png or jpg (default: each input's).") var format: String?
+    @Option(help: "JPEG quality, 1–100.") var quality = 95
+    @Option(help: "Refuse outputs with more pixels than this, to bound time and memory.") var maxPixels = 4_194_304
+    @Flag(help: "Replace existing outputs.") var overwrite = false
+    @Flag(help: "No progress output (the summary and errors are still printed).") var quiet = false
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+
+    func check() throws {
+        guard paths.count >= 2 else { throw ValidationError("give at least one INPUT and the OUTPUT folder") }
+        if let format, ImageFormat(pathExtension: format) == nil { throw ValidationError("--format must be png or jpg, not '\(format)'") }
+        guard (1...100).contains(quality) else { throw ValidationError("--quality must be between 1 and 100") }
+        guard (1...1000).contains(steps) else { throw ValidationError("--steps must be between 1 and 1000") }
+        guard (0...1).contains(eta) else { throw ValidationError("--eta must be between 0 and 1") }
+        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// Loads the model (checking its task), plans the jobs and runs `apply` on each pending image.
+    func run(task: String, describe: String, apply: @escaping (LatentDiffusionModel, Image, String) throws -> Image) throws {
+        if let threads { Parallel.setThreadCount(threads) }
+        let start = Date()
+        let output = URL(fileURLWithPath: paths.last!)
+        let log: (String) -> Void = { message in if !quiet { FileHandle.standardError.write(Data((message + "\n").utf8)) } }
+        let plan: (jobs: [TranslationJob], excluded: Int)
+        let loaded: LatentDiffusionModel
+        do {
+            plan = try TranslationPlan.jobs(inputs: Array(paths.dropLast()), output: output, recursive: recursive,
+                                            format: format.flatMap(ImageFormat.init(pathExtension:)))
+            let url = URL(fileURLWithPath: model)
+            guard FileManager.default.fileExists(atPath: url.path) else { throw ValidationFailure("\(url.path): no such model file") }
+            loaded = try LatentDiffusionModel.load(contentsOf: url)
+            guard loaded.task == task else { throw LatentDiffusionError.wrongTask(path: url.path, expected: task, found: loaded.task) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if plan.excluded > 0 { log("excluded \(plan.excluded) file(s) inside the output folder") }
+        let pending = plan.jobs.filter { overwrite || !FileManager.default.fileExists(atPath: $0.output.path) }
+        log("\(describe), \(steps) DDIM steps: \(pending.count) to do, \(plan.jobs.count - pending.count) already done")
+        try BatchRun.run(pending: pending, skipped: plan.jobs.count - pending.count, quality: quality, quiet: quiet, start: start) { image, path in
+            try apply(loaded, image, path)
+        }
+    }
+}
+
+/// `stylize upscale --model M INPUT... OUTPUT`: ×f super-resolution by latent diffusion.
+struct Upscale: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upscale images ×4 (the model's factor) by latent diffusion.",
+        discussion: """
+        Each input gives an output f times as wide and high, with the same base name. Sampling is seeded \
+        (--seed), so reruns give the same images. Existing outputs are skipped unless --overwrite; writes are \
+        atomic; a failing input does not stop the others (exit code 1).
+
+        Example:
+          stylize upscale --model checkpoints/sr/latest_net_LDM.safetensors small/ big/ --steps 50
+        """
+    )
+    @OptionGroup var arguments: DiffusionBatchArguments
+    @Option(help: "The upscaling factor; must be the model's.") var scale: Int?
+
+    func validate() throws {
+        try arguments.check()
+        if let scale, scale < 2 { throw ValidationError("--scale must be at least 2") }
+    }
+
+    func run() throws {
+        let (steps, seed, eta, maxPixels, scale) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.scale)
+        try arguments.run(task: "sr", describe: "super-resolution") { model, image, path in
+            let factor = model.autoencoder.configuration.downsamplingFactor
+            if let scale, scale != factor { throw ValidationFailure("this model upscales ×\(factor), not ×\(scale)") }
+            let pixels = image.width * image.height * factor * factor
+            guard pixels <= maxPixels else {
+                throw ValidationFailure("\(path): the output would have \(pixels) pixels, above --max-pixels \(maxPixels)")
+            }
+            return model.upscale(image, steps: steps, seed: seed, eta: eta)
+        }
+    }
+}
+
+/// `stylize colorize --model M INPUT... OUTPUT`: colorization by latent diffusion, keeping each photo's lightness.
+struct ColorizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "colorize",
+        abstract: "Colorize gray or colour photos by latent diffusion (their lightness is kept exactly).",
+        discussion: """
+        Colour inputs are colorized from their lightness alone. Outputs keep the input size and base name. \
+        Sampling is seeded (--seed). Existing outputs are skipped unless --overwrite; writes are atomic.
+
+        Example:
+          stylize colorize --model checkpoints/colorize/latest_net_LDM.safetensors archive/ colored/
+        """
+    )
+    @OptionGroup var arguments: DiffusionBatchArguments
+
+    func validate() throws { try arguments.check() }
+
+    func run() throws {
+        let (steps, seed, eta, maxPixels) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels)
+        try arguments.run(task: "colorize", describe: "colorization") { model, image, path in
+            guard image.width * image.height <= maxPixels else {
+                throw ValidationFailure("\(path): \(image.width)x\(image.height) is above --max-pixels \(maxPixels)")
+            }
+            return model.colorize(image, steps: steps, seed: seed, eta: eta)
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import _TestSupport
+import Datasets
+import Foundation
+import ImageIO
+import Models
+import NN
+import Tensor
+import Training
+import XCTest
+
+final class LatentDiffusionTests: XCTestCase {
+    var root: URL!
+
+    override func setUpWithError() throws {
+        root = try temporaryDirectory()
+        let random = RandomGenerator(seed: 5)
+        for index in 0..<4 {
+            let coarse = Tensor.randomUniform([1, 3, 3, 3], low: -1, high: 1, generator: random)
+            let url = root.appendingPathComponent("photos/\(index).png")
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Image(tensor: coarse.upsampled(height: 32, width: 32, mode: .bilinear)).write(to: url)
+        }
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
+
+    static var tinyAutoencoder: AutoencoderConfiguration {
+        var configuration = AutoencoderConfiguration()
+        configuration.channels = 8
+        configuration.multipliers = [1, 2]
+        configuration.blocksPerLevel = 1
+        configuration.latentChannels = 2
+        return configuration
+    }
+
+    static var tinyUNet: DenoisingUNetConfiguration {
+        var configuration = DenoisingUNetConfiguration()
+        configuration.channels = 8
+        configuration.multipliers = [1, 2]
+        configuration.blocksPerLevel = 1
+        configuration.attentionLevels = [1]
+        return configuration
+    }
+
+    /// The UNet starts by predicting exactly zero (zero-initialised output), keeps the grid, and its skip
+    /// connections carry gradients to the first convolution.
+    func testUNetShapesZeroStartAndGradients() {
+        var configuration = Self.tinyUNet
+        configuration.inputChannels = 5
+        configuration.outputChannels = 2
+        configuration.conditionsOnNoiseLevel = true
+        let unet = DenoisingUNet(configuration, generator: RandomGenerator(seed: 1))
+        let input = Tensor.randomNormal([2, 5, 8, 12], generator: RandomGenerator(seed: 2))
+        let output = unet.forward(input, timesteps: [3, 700], noiseLevels: [0, 50])
+        XCTAssertEqual(output.shape, [2, 2, 8, 12])
+        XCTAssertEqual(withoutGradient { output.abs().max().item }, 0)
+        let parameters = Dictionary(uniqueKeysWithValues: unet.namedParameters().map { ($0.name, $0.tensor) })
+        parameters["conv_out.weight"]!.pointer.update(repeating: 0.01, count: parameters["conv_out.weight"]!.count)
+        unet.forward(input, timesteps: [3, 700], noiseLevels: [0, 50]).pow(2).mean().backward()
+        let first = parameters["conv_in.weight"]!.grad!
+        XCTAssertGreaterThan(withoutGradient { first.abs().max().item }, 0)
+        XCTAssertTrue(unet.namedParameters().contains { $0.name == "noise_level_embed.2.weight" })
+        XCTAssertTrue(unet.namedParameters().contains { $0.name == "up.0.block.1.nin_shortcut.weight" })
+        // Embedding: cos then sin of t·10000^(−i/(d/2)).
+        let embedding = sinusoidalEmbedding([2], dimension: 4)
+        XCTAssertEqual(embedding.pointer[0], cos(2), accuracy: 1e-6)
+        XCTAssertEqual(embedding.pointer[1], cos(2 / 100), accuracy: 1e-6)
+        XCTAssertEqual(embedding.pointer[3], sin(2 / 100), accuracy: 1e-6)
+    }
+
+    /// Space-to-depth puts each f×f block into channels row by row; replacing the lightness keeps the new L exactly
+    /// (up to float rounding) and the chroma of the image.
+    func testConditionsAndLightness() {
+        let plane = Tensor(shape: [1, 1, 2, 4], scalars: [0, 1, 2, 3, 4, 5, 6, 7])
+        let blocks = LatentDiffusionModel.spaceToDepth(plane, factor: 2)
+        XCTAssertEqual(blocks.shape, [1, 4, 1, 2])
+        XCTAssertEqual((0..<8).map { blocks.pointer[$0] }, [0, 2, 1, 3, 4, 6, 5, 7])
+        let image = Tensor.randomUniform([1, 3, 4, 4], low: -0.8, high: 0.8, generator: RandomGenerator(seed: 3))
+        let gray = Tensor(shape: [1, 1, 4, 4], repeating: 0.1)
+        let recolored = LatentDiffusionModel.replacingLightness(of: image, with: gray)
+        let lightness = LatentDiffusionModel.lightness(of: recolored)
+        XCTAssertLessThan(withoutGradient { (lightness - gray).abs().max().item }, 0.02, "L kept (chroma may clip a little)")
+        let box = LatentDiffusionModel.condition(for: image, task: "sr", factor: 2)
+        XCTAssertEqual(box.shape, [1, 3, 2, 2])
+        XCTAssertEqual(box.pointer[0], (image.pointer[0] + image.pointer[1] + image.pointer[4] + image.pointer[5]) / 4, accuracy: 1e-6)
+    }
+
+    /// A super-resolution run stopped and continued logs the uninterrupted run's losses (EMA weights restored), and
+    /// its exported model reloads and upscales ×f.
+    func testResumeAndExportedModel() throws {
+        let dataset = try SingleDataset(folder: root.appendingPathComponent("photos"), preprocessing: Preprocessing(mode: .crop, cropSize: 16, flip: true))
+        let autoencoder = AutoencoderKL(Self.tinyAutoencoder, generator: RandomGenerator(seed: 4))
+        func trainer(_ name: String, stopAt: Int? = nil) throws -> Trainer {
+            var training = TrainingOptions(name: name, checkpoints: root.appendingPathComponent("checkpoints"))
+            training.epochs = 2
+            training.decayEpochs = 0
+            training.batchSize = 2
+            training.printEvery = 1
+            training.progressBar = false
+            training.maxIterations = stopAt
+            var options = LatentDiffusionOptions()
+            options.unet = Self.tinyUNet
+            options.previewSteps = 2
+            options.emaDecay = 0.5
+            return try Trainer(recipe: LatentDiffusionRecipe(options: options, autoencoder: autoencoder, scaleFactor: 2, training: training),
+                               options: training, dataset: dataset, workers: 1)
+        }
+        func losses(_ trainer: Trainer) throws -> [String] {
+            try String(contentsOf: trainer.directory.appendingPathComponent("loss_log.jsonl"), encoding: .utf8).split(separator: "\n")
+                .map { line in line.replacingOccurrences(of: #""seconds":[0-9.e-]+,?"#, with: "", options: .regularExpression) }
+        }
+        let whole = try trainer("whole")
+        try whole.run(log: { _ in })
+        try trainer("split", stopAt: 1).run(log: { _ in })
+        let resumed = try trainer("split")
+        try resumed.resume()
+        try resumed.run(log: { _ in })
+        XCTAssertEqual(try losses(resumed), try losses(whole))
+        XCTAssertEqual(try losses(whole).count, 4)
+        let a = try Safetensors.read(contentsOf: whole.directory.appendingPathComponent("latest_net_LDM.safetensors")).dictionary
+        let b = try Safetensors.read(contentsOf: resumed.directory.appendingPathComponent("latest_net_LDM.safetensors")).dictionary
+        XCTAssertEqual(a["unet.conv_out.weight"]?.pointer[0], b["unet.conv_out.weight"]?.pointer[0], "the same EMA weights")
+
+        let model = try LatentDiffusionModel.load(contentsOf: whole.directory.appendingPathComponent("latest_net_LDM.safetensors"))
+        XCTAssertEqual(model.task, "sr")
+        XCTAssertEqual(model.scaleFactor, 2)
+        let small = Image(tensor: Tensor.randomUniform([1, 3, 5, 7], low: -1, high: 1, generator: RandomGenerator(seed: 6)))
+        let large = model.upscale(small, steps: 3, seed: 1)
+        XCTAssertEqual([large.width, large.height], [14, 10])
+        XCTAssertEqual(model.upscale(small, steps: 3, seed: 1).samples, large.samples, "seeded sampling repeats")
+        XCTAssertThrowsError(try LatentDiffusionModel.load(contentsOf: fixturesDirectory.appendingPathComponent("ddim.safetensors")))
+    }
+
+    /// The autoencoder recipe lowers its reconstruction loss on a handful of smooth images.
+    func testAutoencoderRecipeLearns() throws {
+        var options = AutoencoderOptions()
+        options.configuration = Self.tinyAutoencoder
+        var training = TrainingOptions(name: "vae", checkpoints: root)
+        training.learningRate = 2e-3
+        let recipe = AutoencoderRecipe(options: options, training: training)
+        let dataset = try SingleDataset(folder: root.appendingPathComponent("photos"), preprocessing: Preprocessing(mode: .crop, cropSize: 16, flip: true))
+        var first: Float = 0, last: Float = 0
+        for epoch in 0..<80 {
+            let iterator = DataLoader(dataset: dataset, batchSize: 4, seed: UInt64(epoch), workers: 1).batches(epoch: epoch)
+            while let batch = try iterator.nextBatch() {
+                let losses = recipe.step(batch)
+                if epoch == 0 { first = losses["L1"]! }
+                last = losses["L1"]!
+            }
+        }
+        XCTAssertLessThan(last, first * 0.6, "L1 \(first) → \(last)")
+        XCTAssertEqual(recipe.exportedGenerators.first?.metadata["kind"], "autoencoder_kl")
+        XCTAssertGreaterThan(recipe.scaleFactor, 0)
+    }
+}
