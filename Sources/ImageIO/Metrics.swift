@@ -67,4 +67,41 @@ public enum ImageMetrics {
         }
         return sum / Double(count)
     }
+
+    /// Colourfulness of an 8-bit RGB image (Hasler & Süsstrunk 2003): with rg = R − G and yb = ½(R + G) − B,
+    /// √(σ_rg² + σ_yb²) + 0.3·√(μ_rg² + μ_yb²). 0 for a gray image; about 15–30 for "moderately colourful" photos,
+    /// above 45 for "quite colourful".
+    public static func colorfulness(_ image: Image) -> Double {
+        let rgb = image.rgb().converted(toBitDepth: 8)
+        let count = Double(rgb.width * rgb.height)
+        var sumRG = 0.0, sumYB = 0.0, squaresRG = 0.0, squaresYB = 0.0
+        for pixel in 0..<(rgb.width * rgb.height) {
+            let red = Double(rgb.samples[3 * pixel]), green = Double(rgb.samples[3 * pixel + 1]), blue = Double(rgb.samples[3 * pixel + 2])
+            let rg = red - green, yb = 0.5 * (red + green) - blue
+            sumRG += rg
+            sumYB += yb
+            squaresRG += rg * rg
+            squaresYB += yb * yb
+        }
+        let meanRG = sumRG / count, meanYB = sumYB / count
+        let varianceRG = max(0, squaresRG / count - meanRG * meanRG), varianceYB = max(0, squaresYB / count - meanYB * meanYB)
+        return (varianceRG + varianceYB).squareRoot() + 0.3 * (meanRG * meanRG + meanYB * meanYB).squareRoot()
+    }
+
+    /// Sharpness: the mean gradient magnitude of the 8-bit luma (central differences, interior pixels). Blur lowers
+    /// it; compare images of the same content and size.
+    public static func sharpness(_ image: Image) -> Double {
+        let gray = image.grayscale().converted(toBitDepth: 8)
+        let (width, height) = (gray.width, gray.height)
+        guard width > 2, height > 2 else { return 0 }
+        var total = 0.0
+        for y in 1..<(height - 1) {
+            for x in 1..<(width - 1) {
+                let dx = (Double(gray.samples[y * width + x + 1]) - Double(gray.samples[y * width + x - 1])) / 2
+                let dy = (Double(gray.samples[(y + 1) * width + x]) - Double(gray.samples[(y - 1) * width + x])) / 2
+                total += (dx * dx + dy * dy).squareRoot()
+            }
+        }
+        return total / Double((width - 2) * (height - 2))
+    }
 }

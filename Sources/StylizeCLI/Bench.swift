@@ -32,8 +32,11 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also time each layer of the generator at the first size.")
     var layers = false
 
-    @Option(parsing: .upToNextOption, help: "Which measurements: engine, training (default both), or single training cases: \(BenchmarkSuite.trainingCaseKeys.joined(separator: ", ")).")
+    @Option(parsing: .upToNextOption, help: "Which measurements: engine, training (default both), diffusion (the bundled upscale_x4 and colorize models), or single training cases: \(BenchmarkSuite.trainingCaseKeys.joined(separator: ", ")).")
     var suites: [String] = ["engine", "training"]
+
+    @Option(help: "DDIM steps of the whole upscale/colorize in the diffusion suite.")
+    var diffusionSteps = 25
 
     @Option(help: "Worker threads (default: all cores, or STYLIZE_THREADS).")
     var threads: Int?
@@ -44,16 +47,28 @@ struct Bench: ParsableCommand {
             throw ValidationError("--sizes must be multiples of 4 between 4 and 4096")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard !suites.isEmpty, suites.allSatisfy({ ["engine", "training"].contains($0) || BenchmarkSuite.trainingCaseKeys.contains($0) }) else {
-            throw ValidationError("--suites takes engine, training or training case names (\(BenchmarkSuite.trainingCaseKeys.joined(separator: ", ")))")
+        guard !suites.isEmpty, suites.allSatisfy({ ["engine", "training", "diffusion"].contains($0) || BenchmarkSuite.trainingCaseKeys.contains($0) }) else {
+            throw ValidationError("--suites takes engine, training, diffusion or training case names (\(BenchmarkSuite.trainingCaseKeys.joined(separator: ", ")))")
         }
     }
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        let report = BenchmarkSuite(repeats: repeats, sizes: sizes, layerBreakdown: layers, engine: suites.contains("engine"),
+        var diffusionModels: [(task: String, url: URL)] = []
+        if suites.contains("diffusion") {
+            let folder = try ModelRegistry.locate().folder
+            for (task, name) in [("sr", "upscale_x4"), ("colorize", "colorize")] {
+                let url = folder.appendingPathComponent("\(name)/\(name).safetensors")
+                if FileManager.default.fileExists(atPath: url.path) { diffusionModels.append((task, url)) }
+                else if !json { print("\(url.path): not there; \(task) skipped") }
+            }
+        }
+        var suite = BenchmarkSuite(repeats: repeats, sizes: sizes, layerBreakdown: layers, engine: suites.contains("engine"),
                                     training: suites.contains("training") ? Set(BenchmarkSuite.trainingCaseKeys)
-                                        : Set(suites.filter(BenchmarkSuite.trainingCaseKeys.contains)), log: json ? { _ in } : { print($0); fflush(stdout) }).run()
+                                        : Set(suites.filter(BenchmarkSuite.trainingCaseKeys.contains)), log: json ? { _ in } : { print($0); fflush(stdout) })
+        suite.diffusionModels = diffusionModels
+        suite.diffusionSteps = diffusionSteps
+        let report = suite.run()
         if json {
             let data = try JSONSerialization.data(withJSONObject: report.dictionary, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))

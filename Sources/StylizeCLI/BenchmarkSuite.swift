@@ -1,4 +1,5 @@
 import Datasets
+import ImageIO
 import Foundation
 import Models
 import NN
@@ -14,6 +15,9 @@ struct BenchmarkSuite {
     var engine = true
     /// The training-iteration cases to run (keys of ``trainingCaseKeys``).
     var training: Set<String> = Set(BenchmarkSuite.trainingCaseKeys)
+    /// Latent-diffusion models to time (the bundled ones by default): VAE encode/decode, one UNet step, a whole run.
+    var diffusionModels: [(task: String, url: URL)] = []
+    var diffusionSteps = 25
     let log: (String) -> Void
 
     struct Report {
@@ -47,7 +51,44 @@ struct BenchmarkSuite {
             measureGenerator(into: &report)
         }
         if !training.isEmpty { measureTraining(into: &report) }
+        if !diffusionModels.isEmpty { measureDiffusion(into: &report) }
         return report
+    }
+
+    /// For each latent-diffusion model at its bundled size (256×256 images): VAE encode and decode, one UNet step on
+    /// the 64×64 latent grid, and the whole upscale (64 → 256) or colorization (256) with ``diffusionSteps`` steps.
+    func measureDiffusion(into report: inout Report) {
+        var results: [String: Any] = [:]
+        for (task, url) in diffusionModels {
+            guard let model = try? LatentDiffusionModel.load(contentsOf: url) else {
+                log("\(url.path): cannot load a latent-diffusion model; skipped")
+                continue
+            }
+            let factor = model.autoencoder.configuration.downsamplingFactor, side = 256, grid = side / factor
+            let image = Tensor.randomUniform([1, 3, side, side], low: -1, high: 1, generator: RandomGenerator(seed: 1))
+            BufferPool.drain()
+            MemoryStatistics.resetPeak()
+            let encode = median { withoutGradient { _ = model.autoencoder.encode(image).mean } }
+            let latent = Tensor.randomNormal([1, model.autoencoder.configuration.latentChannels, grid, grid], generator: RandomGenerator(seed: 2))
+            let decode = median { withoutGradient { _ = model.autoencoder.decode(latent) } }
+            let input = Tensor.randomNormal([1, model.unet.configuration.inputChannels, grid, grid], generator: RandomGenerator(seed: 3))
+            let step = median { withoutGradient { _ = model.unet.forward(input, timesteps: [500], noiseLevels: nil) } }
+            let whole: Double
+            if task == "sr" {
+                let small = Image(tensor: Tensor.randomUniform([1, 3, grid, grid], low: -1, high: 1, generator: RandomGenerator(seed: 4)))
+                whole = median { _ = model.upscale(small, steps: diffusionSteps, seed: 0) }
+            } else {
+                let photo = Image(tensor: image)
+                whole = median { _ = model.colorize(photo, steps: diffusionSteps, seed: 0) }
+            }
+            let peak = Double(MemoryStatistics.peakResidentBytes()) / 1_048_576
+            results[task] = ["vae_encode_256_seconds": encode, "vae_decode_256_seconds": decode, "unet_step_seconds": step,
+                             "whole_seconds": whole, "steps": diffusionSteps, "peak_rss_mb": peak]
+            let whatWhole = task == "sr" ? "upscale 64→256" : "colorize 256"
+            log(String(format: "%@: VAE encode 256² %.3f s, decode %.3f s, UNet step (%d² grid) %.3f s, %@ with %d steps %.2f s, peak RSS %.0f MB",
+                       task, encode, decode, grid, step, whatWhole, diffusionSteps, whole, peak))
+        }
+        report.dictionary["latent_diffusion"] = results
     }
 
     /// One training iteration (forward, backward and Adam steps of every network), batch 1, with the peak RSS of

@@ -6,7 +6,7 @@ import Tensor
 
 /// Options `upscale` and `colorize` share: inputs, output, the model, sampling and the batch behaviour of `apply`.
 struct DiffusionBatchArguments: ParsableArguments {
-    @Option(help: "A latent-diffusion model file (latest_net_LDM.safetensors of stylize train sr|colorize).") var model: String
+    @Option(help: "A latent-diffusion model file (latest_net_LDM.safetensors of stylize train sr|colorize; default: the bundled one).") var model: String?
     @Argument(help: "Images and/or folders, then the output folder.") var paths: [String]
     @Option(help: "DDIM steps.") var steps = 25
     @Option(help: "Seed of the initial noise (the same seed gives the same output).") var seed: UInt64 = 0
@@ -29,28 +29,52 @@ struct DiffusionBatchArguments: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    /// Loads the model (checking its task), plans the jobs and runs `apply` on each pending image.
-    func run(task: String, describe: String, apply: @escaping (LatentDiffusionModel, Image, String) throws -> Image) throws {
+    /// The jobs of this run: those still to do, and how many are already done.
+    func plannedJobs(log: (String) -> Void) throws -> (pending: [TranslationJob], skipped: Int) {
+        let plan = try TranslationPlan.jobs(inputs: Array(paths.dropLast()), output: URL(fileURLWithPath: paths.last!), recursive: recursive,
+                                            format: format.flatMap(ImageFormat.init(pathExtension:)))
+        if plan.excluded > 0 { log("excluded \(plan.excluded) file(s) inside the output folder") }
+        let pending = plan.jobs.filter { overwrite || !FileManager.default.fileExists(atPath: $0.output.path) }
+        return (pending, plan.jobs.count - pending.count)
+    }
+
+    func log(_ message: String) { if !quiet { FileHandle.standardError.write(Data((message + "\n").utf8)) } }
+
+    /// Runs `apply` on each pending image, without a model (the bicubic baseline).
+    func runWithoutModel(describe: String, apply: (Image, String) throws -> Image) throws {
         if let threads { Parallel.setThreadCount(threads) }
         let start = Date()
-        let output = URL(fileURLWithPath: paths.last!)
-        let log: (String) -> Void = { message in if !quiet { FileHandle.standardError.write(Data((message + "\n").utf8)) } }
-        let plan: (jobs: [TranslationJob], excluded: Int)
+        let jobs: (pending: [TranslationJob], skipped: Int)
+        do { jobs = try plannedJobs(log: log) } catch { throw ValidationError("\(error)") }
+        log("\(describe): \(jobs.pending.count) to do, \(jobs.skipped) already done")
+        try BatchRun.run(pending: jobs.pending, skipped: jobs.skipped, quality: quality, quiet: quiet, start: start, translate: apply)
+    }
+
+    /// Loads the model (checking its task) and runs `apply` on each pending image.
+    func run(task: String, bundled: String, describe: String, apply: @escaping (LatentDiffusionModel, Image, String) throws -> Image) throws {
+        if let threads { Parallel.setThreadCount(threads) }
+        let start = Date()
+        let jobs: (pending: [TranslationJob], skipped: Int)
         let loaded: LatentDiffusionModel
         do {
-            plan = try TranslationPlan.jobs(inputs: Array(paths.dropLast()), output: output, recursive: recursive,
-                                            format: format.flatMap(ImageFormat.init(pathExtension:)))
-            let url = URL(fileURLWithPath: model)
-            guard FileManager.default.fileExists(atPath: url.path) else { throw ValidationFailure("\(url.path): no such model file") }
+            jobs = try plannedJobs(log: log)
+            let url: URL
+            if let model {
+                url = URL(fileURLWithPath: model)
+                guard FileManager.default.fileExists(atPath: url.path) else { throw ValidationFailure("\(url.path): no such model file") }
+            } else {
+                url = try ModelRegistry.locate().folder.appendingPathComponent("\(bundled)/\(bundled).safetensors")
+                guard FileManager.default.fileExists(atPath: url.path) else {
+                    throw ValidationFailure("\(url.path): the bundled \(bundled) model is missing; give --model")
+                }
+            }
             loaded = try LatentDiffusionModel.load(contentsOf: url)
             guard loaded.task == task else { throw LatentDiffusionError.wrongTask(path: url.path, expected: task, found: loaded.task) }
         } catch {
             throw ValidationError("\(error)")
         }
-        if plan.excluded > 0 { log("excluded \(plan.excluded) file(s) inside the output folder") }
-        let pending = plan.jobs.filter { overwrite || !FileManager.default.fileExists(atPath: $0.output.path) }
-        log("\(describe), \(steps) DDIM steps: \(pending.count) to do, \(plan.jobs.count - pending.count) already done")
-        try BatchRun.run(pending: pending, skipped: plan.jobs.count - pending.count, quality: quality, quiet: quiet, start: start) { image, path in
+        log("\(describe), \(steps) DDIM steps: \(jobs.pending.count) to do, \(jobs.skipped) already done")
+        try BatchRun.run(pending: jobs.pending, skipped: jobs.skipped, quality: quality, quiet: quiet, start: start) { image, path in
             try apply(loaded, image, path)
         }
     }
@@ -66,20 +90,31 @@ struct Upscale: ParsableCommand {
         atomic; a failing input does not stop the others (exit code 1).
 
         Example:
+          stylize upscale small/ big/                       # the bundled models/upscale_x4
           stylize upscale --model checkpoints/sr/latest_net_LDM.safetensors small/ big/ --steps 50
         """
     )
     @OptionGroup var arguments: DiffusionBatchArguments
-    @Option(help: "The upscaling factor; must be the model's.") var scale: Int?
+    @Option(help: "The upscaling factor; must be the model's (bicubic: default 4).") var scale: Int?
+    @Option(help: "diffusion (the model) or bicubic (PIL-exact bicubic resampling, the baseline to compare with).") var method = "diffusion"
 
     func validate() throws {
         try arguments.check()
         if let scale, scale < 2 { throw ValidationError("--scale must be at least 2") }
+        guard ["diffusion", "bicubic"].contains(method) else { throw ValidationError("--method must be diffusion or bicubic") }
     }
 
     func run() throws {
+        if method == "bicubic" {
+            let factor = scale ?? 4
+            try arguments.runWithoutModel(describe: "bicubic ×\(factor)") { image, _ in
+                let source = image.rgb().converted(toBitDepth: 8)
+                return source.resized(width: source.width * factor, height: source.height * factor, filter: .bicubic)
+            }
+            return
+        }
         let (steps, seed, eta, maxPixels, scale) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.scale)
-        try arguments.run(task: "sr", describe: "super-resolution") { model, image, path in
+        try arguments.run(task: "sr", bundled: "upscale_x4", describe: "super-resolution") { model, image, path in
             let factor = model.autoencoder.configuration.downsamplingFactor
             if let scale, scale != factor { throw ValidationFailure("this model upscales ×\(factor), not ×\(scale)") }
             let pixels = image.width * image.height * factor * factor
@@ -101,6 +136,7 @@ struct ColorizeCommand: ParsableCommand {
         Sampling is seeded (--seed). Existing outputs are skipped unless --overwrite; writes are atomic.
 
         Example:
+          stylize colorize archive/ colored/                # the bundled models/colorize
           stylize colorize --model checkpoints/colorize/latest_net_LDM.safetensors archive/ colored/
         """
     )
@@ -110,7 +146,7 @@ struct ColorizeCommand: ParsableCommand {
 
     func run() throws {
         let (steps, seed, eta, maxPixels) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels)
-        try arguments.run(task: "colorize", describe: "colorization") { model, image, path in
+        try arguments.run(task: "colorize", bundled: "colorize", describe: "colorization") { model, image, path in
             guard image.width * image.height <= maxPixels else {
                 throw ValidationFailure("\(path): \(image.width)x\(image.height) is above --max-pixels \(maxPixels)")
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import ImageIO
+import Tensor
 
 /// `stylize eval REFERENCE_DIR OUTPUT_DIR`: PSNR and SSIM of outputs against references with the same names.
 struct Evaluate: ParsableCommand {
@@ -11,19 +12,24 @@ struct Evaluate: ParsableCommand {
         discussion: """
         Images are matched by relative path without extension (photo.png ↔ photo.jpg). Both are compared as \
         8-bit RGB at the reference's size (an output of another size is an error for that image). SSIM uses an \
-        11×11 Gaussian window (σ 1.5) on each channel, averaged. --json prints one JSON object.
+        11×11 Gaussian window (σ 1.5) on each channel, averaged. Also printed for output and reference: \
+        colourfulness (Hasler & Süsstrunk; 0 for gray) and sharpness (mean luma gradient magnitude). With \
+        --low-resolution DIR (the inputs of an upscaler), each output is box-downscaled to its input's size and \
+        compared with it: the consistency PSNR. --json prints one JSON object.
         """
     )
 
     @Argument(help: "Folder of reference images (ground truth).") var reference: String
     @Argument(help: "Folder of images to score.") var output: String
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "The low-resolution inputs of a super-resolution run, for the consistency PSNR.") var lowResolution: String?
 
     func run() throws {
-        let references: [String: URL], outputs: [String: URL]
+        let references: [String: URL], outputs: [String: URL], lowResolutionInputs: [String: URL]?
         do {
             references = try ImageFolder.keyedByName(URL(fileURLWithPath: reference))
             outputs = try ImageFolder.keyedByName(URL(fileURLWithPath: output))
+            lowResolutionInputs = try lowResolution.map { try ImageFolder.keyedByName(URL(fileURLWithPath: $0)) }
         } catch { throw ValidationError("\(error)") }
         var rows: [[String: Any]] = []
         var failures: [String] = []
@@ -36,7 +42,21 @@ struct Evaluate: ParsableCommand {
                     failures.append("\(name): size \(result.width)x\(result.height), reference \(truth.width)x\(truth.height)")
                     continue
                 }
-                rows.append(["name": name, "psnr": ImageMetrics.psnr(truth, result), "ssim": ImageMetrics.ssim(truth, result)])
+                var row: [String: Any] = ["name": name, "psnr": ImageMetrics.psnr(truth, result), "ssim": ImageMetrics.ssim(truth, result),
+                                          "colorfulness": ImageMetrics.colorfulness(result), "reference_colorfulness": ImageMetrics.colorfulness(truth),
+                                          "sharpness": ImageMetrics.sharpness(result), "reference_sharpness": ImageMetrics.sharpness(truth)]
+                if let lowResolutionInputs {
+                    guard let url = lowResolutionInputs[name] else { failures.append("\(name): no low-resolution input"); continue }
+                    let input = try Image.read(contentsOf: url).rgb().converted(toBitDepth: 8)
+                    guard result.width % input.width == 0, result.height % input.height == 0, result.width / input.width == result.height / input.height else {
+                        failures.append("\(name): output \(result.width)x\(result.height) is not a whole multiple of input \(input.width)x\(input.height)")
+                        continue
+                    }
+                    let factor = result.width / input.width
+                    let downscaled = Image(tensor: result.tensor().averagePooled(kernel: factor))
+                    row["consistency_psnr"] = ImageMetrics.psnr(input, downscaled)
+                }
+                rows.append(row)
             } catch {
                 failures.append("\(error)")
             }
@@ -45,23 +65,40 @@ struct Evaluate: ParsableCommand {
         let finite = rows.map { $0["psnr"] as! Double }.filter(\.isFinite)
         let meanPSNR = finite.reduce(0, +) / Double(max(finite.count, 1))
         let meanSSIM = rows.map { $0["ssim"] as! Double }.reduce(0, +) / Double(max(rows.count, 1))
+        func mean(_ key: String) -> Double? {
+            let values = rows.compactMap { $0[key] as? Double }
+            return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+        }
+        let extras = ["colorfulness", "reference_colorfulness", "sharpness", "reference_sharpness", "consistency_psnr"]
         if json {
             let encoded = rows.map { row -> [String: Any] in
                 var copy = row
                 if !(row["psnr"] as! Double).isFinite { copy["psnr"] = NSNull() }
                 return copy
             }
-            let object: [String: Any] = ["images": encoded, "mean_psnr": meanPSNR, "mean_ssim": meanSSIM,
+            var object: [String: Any] = ["images": encoded, "mean_psnr": meanPSNR, "mean_ssim": meanSSIM,
                                          "identical": rows.count - finite.count, "failed": failures]
+            for key in extras { if let value = mean(key) { object["mean_" + key] = value } }
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
             for row in rows {
                 let psnr = row["psnr"] as! Double
                 let value = psnr.isFinite ? String(format: "%8.2f dB", psnr) : "identical"
-                print(String(format: "%@  SSIM %.4f  %@", value, row["ssim"] as! Double, row["name"] as! String))
+                var line = String(format: "%@  SSIM %.4f  colourfulness %.1f (reference %.1f)  sharpness %.2f (reference %.2f)", value,
+                                  row["ssim"] as! Double, row["colorfulness"] as! Double, row["reference_colorfulness"] as! Double,
+                                  row["sharpness"] as! Double, row["reference_sharpness"] as! Double)
+                if let consistency = row["consistency_psnr"] as? Double { line += String(format: "  consistency %.2f dB", consistency) }
+                print(line + "  " + (row["name"] as! String))
             }
             let note = finite.count < rows.count ? " (PSNR over the \(finite.count) non-identical)" : ""
-            print(String(format: "mean over %d images: PSNR %.2f dB, SSIM %.4f%@", rows.count, meanPSNR, meanSSIM, note))
+            var summary = String(format: "mean over %d images: PSNR %.2f dB, SSIM %.4f%@", rows.count, meanPSNR, meanSSIM, note)
+            if let colorfulness = mean("colorfulness"), let reference = mean("reference_colorfulness"),
+               let sharpness = mean("sharpness"), let referenceSharpness = mean("reference_sharpness") {
+                summary += String(format: ", colourfulness %.1f (reference %.1f), sharpness %.2f (reference %.2f)", colorfulness, reference,
+                                  sharpness, referenceSharpness)
+            }
+            if let consistency = mean("consistency_psnr") { summary += String(format: ", consistency PSNR %.2f dB", consistency) }
+            print(summary)
             for failure in failures { FileHandle.standardError.write(Data("failed: \(failure)\n".utf8)) }
         }
         if !failures.isEmpty { throw ExitCode(1) }

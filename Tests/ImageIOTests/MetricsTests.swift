@@ -1,0 +1,25 @@
+import Foundation
+import ImageIO
+import XCTest
+
+/// Colourfulness and sharpness against hand-computed values.
+final class MetricsTests: XCTestCase {
+    func testColorfulness() {
+        let gray = Image(width: 4, height: 4, channels: 3, samples: [UInt16](repeating: 90, count: 48))
+        XCTAssertEqual(ImageMetrics.colorfulness(gray), 0, accuracy: 1e-12)
+        // Pure red: rg = 255, yb = 127.5 everywhere: no spread, 0.3·√(255² + 127.5²).
+        let red = Image(width: 2, height: 2, channels: 3, samples: [255, 0, 0, 255, 0, 0, 255, 0, 0, 255, 0, 0])
+        XCTAssertEqual(ImageMetrics.colorfulness(red), 0.3 * (255.0 * 255 + 127.5 * 127.5).squareRoot(), accuracy: 1e-9)
+        // Half red, half green: rg = ±255 (σ 255, μ 0), yb = 127.5 (σ 0): 255 + 0.3·127.5.
+        let mixed = Image(width: 2, height: 1, channels: 3, samples: [255, 0, 0, 0, 255, 0])
+        XCTAssertEqual(ImageMetrics.colorfulness(mixed), 255 + 0.3 * 127.5, accuracy: 1e-9)
+    }
+
+    func testSharpness() {
+        // A vertical edge 0 | 200 in a 4×3 gray image: interior pixels (1,1), (2,1) see a central difference of 100.
+        let edge = Image(width: 4, height: 3, channels: 1, samples: [0, 0, 200, 200, 0, 0, 200, 200, 0, 0, 200, 200])
+        XCTAssertEqual(ImageMetrics.sharpness(edge), 100, accuracy: 1e-9)
+        let flat = Image(width: 4, height: 3, channels: 1, samples: [UInt16](repeating: 7, count: 12))
+        XCTAssertEqual(ImageMetrics.sharpness(flat), 0)
+    }
+}
