@@ -3,7 +3,7 @@ import ImageIO
 import XCTest
 
 /// Colourfulness and sharpness against hand-computed values.
-final class MetricsTests: XCTestCase {
+final class ColorfulnessAndSharpnessTests: XCTestCase {
     func testColorfulness() {
         let gray = Image(width: 4, height: 4, channels: 3, samples: [UInt16](repeating: 90, count: 48))
         XCTAssertEqual(ImageMetrics.colorfulness(gray), 0, accuracy: 1e-12)
