@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Resampling filters, as PIL's `Image.Resampling`.
 public enum ResizeFilter: String, Sendable, CaseIterable {
@@ -185,5 +186,40 @@ extension Image {
             }
         }
         return result
+    }
+}
+
+extension Tensor {
+    /// `[N, C, H, W]` resampled to `height × width` with the coefficients of ``Image/resized(width:height:filter:)``
+    /// in double precision, without rounding or clipping: for signed planes such as residuals. No gradient.
+    public func resampled(height newHeight: Int, width newWidth: Int, filter: ResizeFilter) -> Tensor {
+        precondition(shape.count == 4 && newHeight > 0 && newWidth > 0 && filter != .nearest, "resample \(shape) to \(newHeight)x\(newWidth)")
+        let (planes, height, width) = (shape[0] * shape[1], shape[2], shape[3])
+        let horizontal = ResampleCoefficients(inputSize: width, outputSize: newWidth, filter: filter)
+        let vertical = ResampleCoefficients(inputSize: height, outputSize: newHeight, filter: filter)
+        let output = Tensor(uninitializedShape: [shape[0], shape[1], newHeight, newWidth])
+        var rows = [Double](repeating: 0, count: height * newWidth)
+        for plane in 0..<planes {
+            let source = pointer + plane * height * width, destination = output.pointer + plane * newHeight * newWidth
+            for y in 0..<height {
+                for x in 0..<newWidth {
+                    var total = 0.0
+                    for tap in 0..<horizontal.count[x] {
+                        total += Double(source[y * width + horizontal.first[x] + tap]) * horizontal.weights[x * horizontal.taps + tap]
+                    }
+                    rows[y * newWidth + x] = total
+                }
+            }
+            for y in 0..<newHeight {
+                for x in 0..<newWidth {
+                    var total = 0.0
+                    for tap in 0..<vertical.count[y] {
+                        total += rows[(vertical.first[y] + tap) * newWidth + x] * vertical.weights[y * vertical.taps + tap]
+                    }
+                    destination[y * newWidth + x] = Float(total)
+                }
+            }
+        }
+        return output
     }
 }

@@ -14,7 +14,9 @@ struct DiffusionBatchArguments: ParsableArguments {
     @Flag(help: "Descend into subfolders of input folders and mirror them in OUTPUT.") var recursive = false
     @Option(help: "Output format: png or jpg (default: each input's).") var format: String?
     @Option(help: "JPEG quality, 1–100.") var quality = 95
-    @Option(help: "Refuse outputs with more pixels than this, to bound time and memory.") var maxPixels = 4_194_304
+    @Option(help: "Refuse outputs with more pixels than this, to bound time.") var maxPixels = 4_194_304
+    @Option(help: "Larger outputs are sampled in tiles of this many output pixels (a side), bounding memory.") var tileSize = 256
+    @Option(help: "Overlap of neighbouring tiles in output pixels, blended smoothly.") var tileOverlap = 64
     @Flag(help: "Replace existing outputs.") var overwrite = false
     @Flag(help: "No progress output (the summary and errors are still printed).") var quiet = false
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
@@ -26,6 +28,8 @@ struct DiffusionBatchArguments: ParsableArguments {
         guard (1...1000).contains(steps) else { throw ValidationError("--steps must be between 1 and 1000") }
         guard (0...1).contains(eta) else { throw ValidationError("--eta must be between 0 and 1") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+        guard tileSize >= 32 else { throw ValidationError("--tile-size must be at least 32") }
+        guard (0..<tileSize).contains(tileOverlap) else { throw ValidationError("--tile-overlap must be between 0 and --tile-size − 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
@@ -37,6 +41,9 @@ struct DiffusionBatchArguments: ParsableArguments {
         let pending = plan.jobs.filter { overwrite || !FileManager.default.fileExists(atPath: $0.output.path) }
         return (pending, plan.jobs.count - pending.count)
     }
+
+    /// The tiling in latent pixels of a model with downsampling factor `factor`.
+    func tiling(factor: Int) -> LatentTiling { LatentTiling(side: max(tileSize / factor, 1), overlap: tileOverlap / factor) }
 
     func log(_ message: String) { if !quiet { FileHandle.standardError.write(Data((message + "\n").utf8)) } }
 
@@ -86,8 +93,11 @@ struct Upscale: ParsableCommand {
         abstract: "Upscale images ×4 (the model's factor) by latent diffusion.",
         discussion: """
         Each input gives an output f times as wide and high, with the same base name. Sampling is seeded \
-        (--seed), so reruns give the same images. Existing outputs are skipped unless --overwrite; writes are \
-        atomic; a failing input does not stop the others (exit code 1).
+        (--seed), so reruns give the same images. After sampling, --consistency-steps rounds of back-projection \
+        make the output's ×f box downscale match the input (the sampled detail is kept). Outputs above \
+        --tile-size are sampled in overlapping tiles blended at every denoising step, so memory stays bounded and \
+        no seams appear. Existing outputs are skipped unless --overwrite; writes are atomic; a failing input does \
+        not stop the others (exit code 1).
 
         Example:
           stylize upscale small/ big/                       # the bundled models/upscale_x4
@@ -97,10 +107,12 @@ struct Upscale: ParsableCommand {
     @OptionGroup var arguments: DiffusionBatchArguments
     @Option(help: "The upscaling factor; must be the model's (bicubic: default 4).") var scale: Int?
     @Option(help: "diffusion (the model) or bicubic (PIL-exact bicubic resampling, the baseline to compare with).") var method = "diffusion"
+    @Option(help: "Rounds of back-projection after sampling: the output is corrected until its ×f box downscale matches the input (0: the raw sample).") var consistencySteps = 10
 
     func validate() throws {
         try arguments.check()
         if let scale, scale < 2 { throw ValidationError("--scale must be at least 2") }
+        guard (0...100).contains(consistencySteps) else { throw ValidationError("--consistency-steps must be between 0 and 100") }
         guard ["diffusion", "bicubic"].contains(method) else { throw ValidationError("--method must be diffusion or bicubic") }
     }
 
@@ -114,6 +126,7 @@ struct Upscale: ParsableCommand {
             return
         }
         let (steps, seed, eta, maxPixels, scale) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.scale)
+        let (arguments, consistencySteps) = (self.arguments, self.consistencySteps)
         try arguments.run(task: "sr", bundled: "upscale_x4", describe: "super-resolution") { model, image, path in
             let factor = model.autoencoder.configuration.downsamplingFactor
             if let scale, scale != factor { throw ValidationFailure("this model upscales ×\(factor), not ×\(scale)") }
@@ -121,7 +134,8 @@ struct Upscale: ParsableCommand {
             guard pixels <= maxPixels else {
                 throw ValidationFailure("\(path): the output would have \(pixels) pixels, above --max-pixels \(maxPixels)")
             }
-            return model.upscale(image, steps: steps, seed: seed, eta: eta)
+            return model.upscale(image, steps: steps, seed: seed, eta: eta, tiling: arguments.tiling(factor: factor),
+                                 consistencySteps: consistencySteps)
         }
     }
 }
@@ -133,6 +147,7 @@ struct ColorizeCommand: ParsableCommand {
         abstract: "Colorize gray or colour photos by latent diffusion (their lightness is kept exactly).",
         discussion: """
         Colour inputs are colorized from their lightness alone. Outputs keep the input size and base name. \
+        Images above --tile-size are sampled in overlapping, blended tiles (bounded memory, no seams). \
         Sampling is seeded (--seed). Existing outputs are skipped unless --overwrite; writes are atomic.
 
         Example:
@@ -145,12 +160,13 @@ struct ColorizeCommand: ParsableCommand {
     func validate() throws { try arguments.check() }
 
     func run() throws {
-        let (steps, seed, eta, maxPixels) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels)
+        let (steps, seed, eta, maxPixels, arguments) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.arguments)
         try arguments.run(task: "colorize", bundled: "colorize", describe: "colorization") { model, image, path in
             guard image.width * image.height <= maxPixels else {
                 throw ValidationFailure("\(path): \(image.width)x\(image.height) is above --max-pixels \(maxPixels)")
             }
-            return model.colorize(image, steps: steps, seed: seed, eta: eta)
+            return model.colorize(image, steps: steps, seed: seed, eta: eta,
+                                  tiling: arguments.tiling(factor: model.autoencoder.configuration.downsamplingFactor))
         }
     }
 }

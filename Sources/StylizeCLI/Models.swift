@@ -51,8 +51,11 @@ struct ModelsCommand: ParsableCommand {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Convert a PyTorch generator checkpoint (.pth, either format) to safetensors.",
-            discussion: "The architecture is detected from the keys and shapes unless --arch is given; it is stored in the file's metadata.")
+            abstract: "Convert a PyTorch generator checkpoint (.pth, either format) to safetensors, or store a model as float16.",
+            discussion: """
+            The architecture is detected from the keys and shapes unless --arch is given; it is stored in the file's metadata. \
+            A latent-diffusion model (latest_net_LDM.safetensors) is rewritten as is, with its metadata (use --half).
+            """)
 
         @Argument(help: "The .pth file.")
         var checkpoint: String
@@ -68,8 +71,17 @@ struct ModelsCommand: ParsableCommand {
 
         func run() throws {
             let source = URL(fileURLWithPath: checkpoint)
-            let loaded = try LoadedGenerator.load(contentsOf: source, architecture: try arch.map { try GeneratorArchitecture(name: $0) })
             let target = output.map { URL(fileURLWithPath: $0) } ?? source.deletingPathExtension().appendingPathExtension("safetensors")
+            if source.pathExtension == "safetensors", let archive = try? Safetensors.read(contentsOf: source),
+               archive.metadata["kind"] == "latent_diffusion" {
+                guard target.standardizedFileURL != source.standardizedFileURL else {
+                    throw ValidationError("\(source.path): give an --output path other than the model itself")
+                }
+                try Safetensors.write(archive, to: target, dataType: half ? .float16 : .float32)
+                print("latent diffusion (\(archive.metadata["task"] ?? "?"), \(archive.tensors.count) tensors) → \(target.path)")
+                return
+            }
+            let loaded = try LoadedGenerator.load(contentsOf: source, architecture: try arch.map { try GeneratorArchitecture(name: $0) })
             try loaded.module.save(to: target, dataType: half ? .float16 : .float32,
                                    metadata: loaded.architecture.metadata.merging(["source": source.lastPathComponent]) { a, _ in a })
             print("\(loaded.architecture.name) (ngf \(loaded.architecture.filters), \(loaded.architecture.normalization.rawValue) norm, "

@@ -43,6 +43,7 @@ extension Train {
         @Option(help: "Residual blocks per level.") var vaeBlocks = 2
         @Option(help: "Latent channels.") var latentChannels = 4
         @Option(help: "Weight of the KL term.") var klWeight: Float = 1e-6
+        @Option(help: "Initial posterior log-variance (e.g. -6: learn the reconstruction first; default: PyTorch's initialisation, about 0).") var initialLogVariance: Float?
 
         func validate() throws {
             var common = self.common
@@ -64,6 +65,7 @@ extension Train {
             options.configuration.blocksPerLevel = vaeBlocks
             options.configuration.latentChannels = latentChannels
             options.klWeight = klWeight
+            options.initialLogVariance = initialLogVariance
             guard common.cropSize % options.configuration.downsamplingFactor == 0 else {
                 throw ValidationError("--crop-size \(common.cropSize) must be a multiple of f = \(options.configuration.downsamplingFactor)")
             }

@@ -10,6 +10,10 @@ public struct AutoencoderOptions: Sendable {
     public var configuration = AutoencoderConfiguration()
     /// Weight of the KL term against the reconstruction term (latent diffusion: 1e-6, both summed per image).
     public var klWeight: Float = 1e-6
+    /// Initial log-variance of the posterior (the bias of its log-variance head); nil keeps PyTorch's initialisation,
+    /// which starts at about 0, so the decoder first sees latents buried in unit noise. A negative start (−6) lets a
+    /// short run learn the reconstruction first; the KL term still acts on it.
+    public var initialLogVariance: Float?
 
     public init() {}
 }
@@ -30,6 +34,12 @@ public final class AutoencoderRecipe: TrainingRecipe {
         self.options = options
         random = RandomGenerator(seed: training.seed)
         autoencoder = AutoencoderKL(options.configuration, generator: random)
+        if let start = options.initialLogVariance {
+            let latent = options.configuration.latentChannels
+            if let bias = autoencoder.namedParameters().first(where: { $0.name == "quant_conv.bias" })?.tensor {
+                for channel in latent..<(2 * latent) { bias.pointer[channel] = start }
+            }
+        }
         optimizer = Adam(parameters: autoencoder.namedParameters(prefix: "VAE."), learningRate: training.learningRate,
                          beta1: training.beta1, beta2: training.beta2)
     }

@@ -129,6 +129,15 @@ final class TrainCommandTests: XCTestCase {
         let after = ColorizationDataset.split(result).lightness
         // The lightness is the input's; only chroma clipped at the gamut edge and 8-bit rounding move it.
         XCTAssertLessThan(withoutGradient { (before - after).abs().mean().item } * 50, 1.0)
+        // In tiles (16-pixel latent tiles on a 22×18 latent): the same size, the lightness still kept.
+        let tiled = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent("tiled").path, "--steps", "2",
+                                           "--tile-size", "32", "--tile-overlap", "8", "--quiet"])
+        XCTAssertEqual(tiled.status, 0, tiled.error)
+        let tiledResult = try Image.read(contentsOf: root.appendingPathComponent("tiled/image 1.png"))
+        XCTAssertEqual([tiledResult.width, tiledResult.height], [44, 36])
+        XCTAssertLessThan(withoutGradient { (before - ColorizationDataset.split(tiledResult).lightness).abs().mean().item } * 50, 1.0)
+        let badTile = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent("x").path, "--tile-size", "8"])
+        XCTAssertTrue(badTile.error.contains("--tile-size must be at least 32"), badTile.error)
 
         let wrong = try StylizeBinary.run(["colorize", "--model", srModel, input, root.appendingPathComponent("x").path])
         XCTAssertNotEqual(wrong.status, 0)
