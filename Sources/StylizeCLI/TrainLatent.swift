@@ -31,7 +31,8 @@ extension Train {
             abstract: "Train latent diffusion's KL autoencoder (the latent space of sr and colorize).",
             discussion: """
             Data: colour photos in DATAROOT/train or DATAROOT. Loss: L1 reconstruction + --kl-weight × KL of the \
-            posterior to N(0, I). Writes latest_net_VAE.safetensors with its configuration and latent scale factor \
+            posterior to N(0, I), and with --gan-weight > 0 a PatchGAN hinge term from iteration --gan-start on (its \
+            discriminator D is saved in the state). Writes latest_net_VAE.safetensors with its configuration and latent scale factor \
             (1/std of the latents), which stylize train sr|colorize --vae takes. Defaults: ch 64, multipliers 1,2,4 \
             (f = 4), 2 blocks per level, 4 latent channels, Adam 1e-4, batch 4, 128×128 crops of images scaled to \
             width 286, 100 epochs.
@@ -43,6 +44,8 @@ extension Train {
         @Option(help: "Residual blocks per level.") var vaeBlocks = 2
         @Option(help: "Latent channels.") var latentChannels = 4
         @Option(help: "Weight of the KL term.") var klWeight: Float = 1e-6
+        @Option(help: "Weight of the optional PatchGAN term (hinge loss, as latent diffusion's; 0: off).") var ganWeight: Float = 0
+        @Option(help: "Iterations of reconstruction alone before the PatchGAN term starts.") var ganStart = 2000
         @Option(help: "Initial posterior log-variance (e.g. -6: learn the reconstruction first; default: PyTorch's initialisation, about 0).") var initialLogVariance: Float?
 
         func validate() throws {
@@ -52,6 +55,10 @@ extension Train {
             _ = try integerList(vaeMultipliers, option: "--vae-multipliers")
             guard vaeChannels >= 1, vaeBlocks >= 1, latentChannels >= 1, klWeight >= 0 else {
                 throw ValidationError("--vae-channels, --vae-blocks and --latent-channels must be positive, --kl-weight not negative")
+            }
+            guard ganWeight >= 0, ganStart >= 0 else { throw ValidationError("--gan-weight and --gan-start must not be negative") }
+            if ganWeight > 0, common.cropSize < 32 {
+                throw ValidationError("--crop-size \(common.cropSize) is too small for the PatchGAN (--gan-weight): use at least 32")
             }
         }
 
@@ -66,6 +73,8 @@ extension Train {
             options.configuration.latentChannels = latentChannels
             options.klWeight = klWeight
             options.initialLogVariance = initialLogVariance
+            options.ganWeight = ganWeight
+            options.ganStart = ganStart
             guard common.cropSize % options.configuration.downsamplingFactor == 0 else {
                 throw ValidationError("--crop-size \(common.cropSize) must be a multiple of f = \(options.configuration.downsamplingFactor)")
             }

@@ -14,6 +14,13 @@ public struct AutoencoderOptions: Sendable {
     /// which starts at about 0, so the decoder first sees latents buried in unit noise. A negative start (−6) lets a
     /// short run learn the reconstruction first; the KL term still acts on it.
     public var initialLogVariance: Float?
+    /// Weight of latent diffusion's adversarial term: a PatchGAN (3 layers, batch norm) on reconstructions against
+    /// photos, hinge loss, the autoencoder adding `ganWeight · −mean D(x̂)`. 0 (the default) trains without it.
+    public var ganWeight: Float = 0
+    /// Iterations of reconstruction alone before the adversarial term starts (latent diffusion: after a warm-up).
+    public var ganStart = 2000
+    /// Filters of the discriminator's first layer.
+    public var discriminatorFilters = 64
 
     public init() {}
 }
@@ -26,8 +33,13 @@ public final class AutoencoderRecipe: TrainingRecipe {
     public let random: RandomGenerator
     public let autoencoder: AutoencoderKL
     let optimizer: Adam
+    /// The PatchGAN of the adversarial term and its optimiser (when `ganWeight > 0`).
+    let discriminator: Module?
+    let optimizerD: Adam?
     /// Running mean and mean square of the posterior means (exponential, 0.99).
     let latentMoments = Tensor(shape: [2], repeating: 0)
+    /// Steps taken (for the adversarial warm-up; saved with the state).
+    let stepCount = Tensor(shape: [1], repeating: 0)
     var latest: [(label: String, tensor: Tensor)] = []
 
     public init(options: AutoencoderOptions, training: TrainingOptions) {
@@ -42,11 +54,32 @@ public final class AutoencoderRecipe: TrainingRecipe {
         }
         optimizer = Adam(parameters: autoencoder.namedParameters(prefix: "VAE."), learningRate: training.learningRate,
                          beta1: training.beta1, beta2: training.beta2)
+        if options.ganWeight > 0 {
+            let network = DiscriminatorArchitecture(kind: .basic, filters: options.discriminatorFilters, normalization: .batch)
+                .makeDiscriminator(inputChannels: 3, generator: random)
+            network.initializeWeights(.normal(mean: 0, standardDeviation: 0.02), generator: random)
+            discriminator = network
+            optimizerD = Adam(parameters: network.namedParameters(), learningRate: training.learningRate, beta1: training.beta1,
+                              beta2: training.beta2)
+        } else {
+            discriminator = nil
+            optimizerD = nil
+        }
     }
 
-    public var modules: [String: Module] { ["VAE": autoencoder] }
-    public var optimizers: [String: any Optimizer] { ["VAE": optimizer] }
-    public var lossNames: [String] { ["L1", "KL", "latent_std"] }
+    public var modules: [String: Module] {
+        var modules: [String: Module] = ["VAE": autoencoder]
+        if let discriminator { modules["D"] = discriminator }
+        return modules
+    }
+
+    public var optimizers: [String: any Optimizer] {
+        var optimizers: [String: any Optimizer] = ["VAE": optimizer]
+        if let optimizerD { optimizers["D"] = optimizerD }
+        return optimizers
+    }
+
+    public var lossNames: [String] { discriminator == nil ? ["L1", "KL", "latent_std"] : ["L1", "KL", "latent_std", "G_GAN", "D"] }
     public var visualLabels: [String] { ["real", "reconstructed"] }
 
     /// 1/std of the latents seen so far (1 before any step).
@@ -67,8 +100,31 @@ public final class AutoencoderRecipe: TrainingRecipe {
         let reconstruction = autoencoder.decode(posterior.sample(generator: random))
         let reconstructionLoss = (reconstruction - image).abs().mean()
         let kl = posterior.klDivergence().mean() * (1 / Float(image.count / image.shape[0]))
-        (reconstructionLoss + kl * options.klWeight).backward()
+        var loss = reconstructionLoss + kl * options.klWeight
+        var adversarial: [String: Float] = [:]
+        let adversarialActive = Int(stepCount.pointer[0]) >= options.ganStart
+        if let discriminator, adversarialActive {
+            discriminator.train()
+            discriminator.setRequiresGradient(false)
+            let generatorLoss = -discriminator(reconstruction).mean()
+            loss = loss + generatorLoss * options.ganWeight
+            adversarial["G_GAN"] = generatorLoss.item
+        }
+        loss.backward()
         optimizer.step()
+        if let discriminator, let optimizerD, adversarialActive {
+            // Hinge: mean relu(1 − D(x)) + mean relu(1 + D(x̂)), halved.
+            discriminator.setRequiresGradient(true)
+            optimizerD.zeroGrad()
+            let realLoss = (1 - discriminator(image)).relu().mean(), fakeLoss = (1 + discriminator(reconstruction.detached())).relu().mean()
+            let discriminatorLoss = (realLoss + fakeLoss) * 0.5
+            discriminatorLoss.backward()
+            optimizerD.step()
+            adversarial["D"] = discriminatorLoss.item
+        } else if discriminator != nil {
+            adversarial = ["G_GAN": 0, "D": 0]
+        }
+        stepCount.pointer[0] += 1
         // Track the latent statistics (of the posterior mean, as encoding for diffusion uses).
         let mean = withoutGradient { posterior.mean.mean().item }, square = withoutGradient { (posterior.mean * posterior.mean).mean().item }
         let first = latentMoments.pointer[1] == 0
@@ -76,16 +132,18 @@ public final class AutoencoderRecipe: TrainingRecipe {
         latentMoments.pointer[1] = first ? square : 0.99 * latentMoments.pointer[1] + 0.01 * square
         latest = [("real", image.detached()), ("reconstructed", reconstruction.detached())]
         return ["L1": reconstructionLoss.item, "KL": kl.item * Float(image.count / image.shape[0]), "latent_std": 1 / scaleFactor]
+            .merging(adversarial) { own, _ in own }
     }
 
     public func visuals() -> [(label: String, image: Image)] {
         latest.map { ($0.label, Image(tensor: $0.tensor.sliced(axis: 0, 0..<1).clamped(min: -1, max: 1))) }
     }
 
-    public func buffers() -> [String: Tensor] { ["latent_moments": latentMoments] }
+    public func buffers() -> [String: Tensor] { ["latent_moments": latentMoments, "steps": stepCount] }
 
     public func restore(buffers: [String: Tensor]) throws {
         if let saved = buffers["latent_moments"], saved.count == 2 { latentMoments.pointer.update(from: saved.pointer, count: 2) }
+        if let saved = buffers["steps"], saved.count == 1 { stepCount.pointer[0] = saved.pointer[0] }
     }
 }
 

@@ -152,4 +152,45 @@ final class LatentDiffusionTests: XCTestCase {
         XCTAssertEqual(recipe.exportedGenerators.first?.metadata["kind"], "autoencoder_kl")
         XCTAssertGreaterThan(recipe.scaleFactor, 0)
     }
+
+    /// With the PatchGAN term (32-pixel crops: its patches need at least that): nothing adversarial before --gan-start, then both losses move; the discriminator and
+    /// the step count are in the state, so a stopped and continued run logs the uninterrupted run's losses.
+    func testAutoencoderAdversarialTermAndResume() throws {
+        let dataset = try SingleDataset(folder: root.appendingPathComponent("photos"), preprocessing: Preprocessing(mode: .crop, cropSize: 32, flip: true))
+        func trainer(_ name: String, stopAt: Int? = nil) throws -> Trainer {
+            var training = TrainingOptions(name: name, checkpoints: root.appendingPathComponent("checkpoints"))
+            training.epochs = 2
+            training.decayEpochs = 0
+            training.batchSize = 2
+            training.printEvery = 1
+            training.progressBar = false
+            training.maxIterations = stopAt
+            var options = AutoencoderOptions()
+            options.configuration = Self.tinyAutoencoder
+            options.ganWeight = 0.5
+            options.ganStart = 1
+            options.discriminatorFilters = 8
+            return try Trainer(recipe: AutoencoderRecipe(options: options, training: training), options: training, dataset: dataset, workers: 1)
+        }
+        func records(_ trainer: Trainer) throws -> [[String: Any]] {
+            try String(contentsOf: trainer.directory.appendingPathComponent("loss_log.jsonl"), encoding: .utf8).split(separator: "\n")
+                .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        }
+        let whole = try trainer("whole")
+        try whole.run(log: { _ in })
+        try trainer("split", stopAt: 3).run(log: { _ in })
+        let resumed = try trainer("split")
+        try resumed.resume()
+        try resumed.run(log: { _ in })
+        let expected = try records(whole), actual = try records(resumed)
+        XCTAssertEqual(expected.count, 4)
+        XCTAssertEqual(expected[0]["D"] as? Double, 0, "no adversarial step before --gan-start")
+        XCTAssertNotEqual(expected[1]["D"] as? Double, 0)
+        XCTAssertNotEqual(expected[1]["G_GAN"] as? Double, 0)
+        for (a, b) in zip(expected, actual) {
+            for key in ["L1", "KL", "G_GAN", "D"] { XCTAssertEqual(a[key] as? Double, b[key] as? Double, key) }
+        }
+        let state = try Safetensors.read(contentsOf: whole.directory.appendingPathComponent("latest_state.safetensors")).dictionary
+        XCTAssertTrue(state.keys.contains { $0.hasPrefix("D.") }, "the discriminator is saved")
+    }
 }
