@@ -67,17 +67,9 @@ public final class AutoencoderRecipe: TrainingRecipe {
         }
     }
 
-    public var modules: [String: Module] {
-        var modules: [String: Module] = ["VAE": autoencoder]
-        if let discriminator { modules["D"] = discriminator }
-        return modules
-    }
+    public var modules: [String: Module] { adding(["VAE": autoencoder], "D", discriminator) }
 
-    public var optimizers: [String: any Optimizer] {
-        var optimizers: [String: any Optimizer] = ["VAE": optimizer]
-        if let optimizerD { optimizers["D"] = optimizerD }
-        return optimizers
-    }
+    public var optimizers: [String: any Optimizer] { adding(["VAE": optimizer], "D", optimizerD) }
 
     public var lossNames: [String] { discriminator == nil ? ["L1", "KL", "latent_std"] : ["L1", "KL", "latent_std", "G_GAN", "D"] }
     public var visualLabels: [String] { ["real", "reconstructed"] }

@@ -76,17 +76,9 @@ public final class Pix2PixRecipe: TrainingRecipe {
                           beta2: training.beta2)
     }
 
-    public var modules: [String: Module] {
-        var modules = ["G": generator]
-        if let discriminator { modules["D"] = discriminator }
-        return modules
-    }
+    public var modules: [String: Module] { adding(["G": generator], "D", discriminator) }
 
-    public var optimizers: [String: any Optimizer] {
-        var optimizers: [String: any Optimizer] = ["G": optimizerG]
-        if let optimizerD { optimizers["D"] = optimizerD }
-        return optimizers
-    }
+    public var optimizers: [String: any Optimizer] { adding(["G": optimizerG], "D", optimizerD) }
 
     public var lossNames: [String] { discriminator == nil ? ["G_L1"] : ["G_GAN", "G_L1", "D_real", "D_fake"] }
     public var visualLabels: [String] { ["real_A", "fake_B", "real_B"] }

@@ -82,6 +82,14 @@ public protocol TrainingRecipe: AnyObject {
     func restore(buffers: [String: Tensor]) throws
 }
 
+/// `table` with `value` added under `name` when there is one: the module and optimiser tables of recipes whose
+/// discriminator is optional.
+func adding<Value>(_ table: [String: Value], _ name: String, _ value: Value?) -> [String: Value] {
+    var table = table
+    if let value { table[name] = value }
+    return table
+}
+
 extension TrainingRecipe {
     public func buffers() -> [String: Tensor] { [:] }
     public func restore(buffers: [String: Tensor]) throws {}

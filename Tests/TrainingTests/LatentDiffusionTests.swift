@@ -85,19 +85,25 @@ final class LatentDiffusionTests: XCTestCase {
         XCTAssertEqual(box.pointer[0], (image.pointer[0] + image.pointer[1] + image.pointer[4] + image.pointer[5]) / 4, accuracy: 1e-6)
     }
 
+    /// Two epochs of batch 2 in CHECKPOINTS/NAME, every loss logged, optionally stopped after `stopAt` iterations.
+    func shortRun(_ name: String, stopAt: Int?) -> TrainingOptions {
+        var training = TrainingOptions(name: name, checkpoints: root.appendingPathComponent("checkpoints"))
+        training.epochs = 2
+        training.decayEpochs = 0
+        training.batchSize = 2
+        training.printEvery = 1
+        training.progressBar = false
+        training.maxIterations = stopAt
+        return training
+    }
+
     /// A super-resolution run stopped and continued logs the uninterrupted run's losses (EMA weights restored), and
     /// its exported model reloads and upscales ×f.
     func testResumeAndExportedModel() throws {
         let dataset = try SingleDataset(folder: root.appendingPathComponent("photos"), preprocessing: Preprocessing(mode: .crop, cropSize: 16, flip: true))
         let autoencoder = AutoencoderKL(Self.tinyAutoencoder, generator: RandomGenerator(seed: 4))
         func trainer(_ name: String, stopAt: Int? = nil) throws -> Trainer {
-            var training = TrainingOptions(name: name, checkpoints: root.appendingPathComponent("checkpoints"))
-            training.epochs = 2
-            training.decayEpochs = 0
-            training.batchSize = 2
-            training.printEvery = 1
-            training.progressBar = false
-            training.maxIterations = stopAt
+            let training = shortRun(name, stopAt: stopAt)
             var options = LatentDiffusionOptions()
             options.unet = Self.tinyUNet
             options.previewSteps = 2
@@ -158,13 +164,7 @@ final class LatentDiffusionTests: XCTestCase {
     func testAutoencoderAdversarialTermAndResume() throws {
         let dataset = try SingleDataset(folder: root.appendingPathComponent("photos"), preprocessing: Preprocessing(mode: .crop, cropSize: 32, flip: true))
         func trainer(_ name: String, stopAt: Int? = nil) throws -> Trainer {
-            var training = TrainingOptions(name: name, checkpoints: root.appendingPathComponent("checkpoints"))
-            training.epochs = 2
-            training.decayEpochs = 0
-            training.batchSize = 2
-            training.printEvery = 1
-            training.progressBar = false
-            training.maxIterations = stopAt
+            let training = shortRun(name, stopAt: stopAt)
             var options = AutoencoderOptions()
             options.configuration = Self.tinyAutoencoder
             options.ganWeight = 0.5
