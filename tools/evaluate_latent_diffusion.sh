@@ -25,9 +25,11 @@ for name in sorted(os.listdir(source)):
 PY
 stylize=.build/release/stylize
 $stylize upscale "$work/low" "$work/sr" --steps "$steps" --threads "$threads" --quiet
+$stylize upscale "$work/low" "$work/sr-raw" --steps "$steps" --threads "$threads" --consistency-steps 0 --quiet
 $stylize upscale --method bicubic "$work/low" "$work/bicubic" --quiet
 $stylize colorize "$work/truth" "$work/colorized" --steps "$steps" --threads "$threads" --quiet
-echo "== SR ×4, latent diffusion ($steps steps)"; $stylize eval "$work/truth" "$work/sr" --low-resolution "$work/low" | tail -1
+echo "== SR ×4, latent diffusion ($steps steps, back-projection)"; $stylize eval "$work/truth" "$work/sr" --low-resolution "$work/low" | tail -1
+echo "== SR ×4, latent diffusion ($steps steps, raw sample)"; $stylize eval "$work/truth" "$work/sr-raw" --low-resolution "$work/low" | tail -1
 echo "== SR ×4, bicubic";                          $stylize eval "$work/truth" "$work/bicubic" --low-resolution "$work/low" | tail -1
 echo "== colorization, latent diffusion ($steps steps)"; $stylize eval "$work/truth" "$work/colorized" | tail -1
 echo "== colorization baseline: the gray photo";         $stylize eval "$work/truth" "$work/gray" | tail -1

@@ -107,7 +107,7 @@ struct Upscale: ParsableCommand {
     @OptionGroup var arguments: DiffusionBatchArguments
     @Option(help: "The upscaling factor; must be the model's (bicubic: default 4).") var scale: Int?
     @Option(help: "diffusion (the model) or bicubic (PIL-exact bicubic resampling, the baseline to compare with).") var method = "diffusion"
-    @Option(help: "Rounds of back-projection after sampling: the output is corrected until its ×f box downscale matches the input (0: the raw sample).") var consistencySteps = 10
+    @Option(help: "Rounds of back-projection after sampling: the output is corrected until its ×f box downscale matches the input (0: the raw sample).") var consistencySteps = LatentDiffusionModel.defaultConsistencySteps
 
     func validate() throws {
         try arguments.check()

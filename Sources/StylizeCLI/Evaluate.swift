@@ -65,19 +65,21 @@ struct Evaluate: ParsableCommand {
         let finite = rows.map { $0["psnr"] as! Double }.filter(\.isFinite)
         let meanPSNR = finite.reduce(0, +) / Double(max(finite.count, 1))
         let meanSSIM = rows.map { $0["ssim"] as! Double }.reduce(0, +) / Double(max(rows.count, 1))
+        // Means over finite values: an output that downscales exactly to its input has an infinite consistency PSNR.
         func mean(_ key: String) -> Double? {
-            let values = rows.compactMap { $0[key] as? Double }
+            let values = rows.compactMap { $0[key] as? Double }.filter(\.isFinite)
             return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
         }
+        let exactlyConsistent = rows.filter { ($0["consistency_psnr"] as? Double)?.isInfinite == true }.count
         let extras = ["colorfulness", "reference_colorfulness", "sharpness", "reference_sharpness", "consistency_psnr"]
         if json {
             let encoded = rows.map { row -> [String: Any] in
                 var copy = row
-                if !(row["psnr"] as! Double).isFinite { copy["psnr"] = NSNull() }
+                for key in ["psnr", "consistency_psnr"] where (row[key] as? Double)?.isFinite == false { copy[key] = NSNull() }
                 return copy
             }
             var object: [String: Any] = ["images": encoded, "mean_psnr": meanPSNR, "mean_ssim": meanSSIM,
-                                         "identical": rows.count - finite.count, "failed": failures]
+                                         "identical": rows.count - finite.count, "exactly_consistent": exactlyConsistent, "failed": failures]
             for key in extras { if let value = mean(key) { object["mean_" + key] = value } }
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
@@ -87,7 +89,9 @@ struct Evaluate: ParsableCommand {
                 var line = String(format: "%@  SSIM %.4f  colourfulness %.1f (reference %.1f)  sharpness %.2f (reference %.2f)", value,
                                   row["ssim"] as! Double, row["colorfulness"] as! Double, row["reference_colorfulness"] as! Double,
                                   row["sharpness"] as! Double, row["reference_sharpness"] as! Double)
-                if let consistency = row["consistency_psnr"] as? Double { line += String(format: "  consistency %.2f dB", consistency) }
+                if let consistency = row["consistency_psnr"] as? Double {
+                    line += consistency.isFinite ? String(format: "  consistency %.2f dB", consistency) : "  consistency exact"
+                }
                 print(line + "  " + (row["name"] as! String))
             }
             let note = finite.count < rows.count ? " (PSNR over the \(finite.count) non-identical)" : ""
@@ -98,6 +102,9 @@ struct Evaluate: ParsableCommand {
                                   sharpness, referenceSharpness)
             }
             if let consistency = mean("consistency_psnr") { summary += String(format: ", consistency PSNR %.2f dB", consistency) }
+            if exactlyConsistent > 0 {
+                summary += mean("consistency_psnr") == nil ? ", consistency exact for all" : " (over the \(rows.count - exactlyConsistent) not exactly consistent; \(exactlyConsistent) exact)"
+            }
             print(summary)
             for failure in failures { FileHandle.standardError.write(Data("failed: \(failure)\n".utf8)) }
         }

@@ -1,6 +1,7 @@
 import _TestSupport
 import Foundation
 import ImageIO
+import Tensor
 import XCTest
 
 /// `stylize [apply]` on temporary folders, run as the built binary.
@@ -135,6 +136,32 @@ final class ApplyTests: XCTestCase {
         XCTAssertEqual(rows?.first?["ssim"] as? Double ?? 0, 0.9424670208466067, accuracy: 1e-6)
         let text = try stylize(["eval", root.appendingPathComponent("reference").path, root.appendingPathComponent("scored").path])
         XCTAssertTrue(text.output.contains("mean over 2 images"), text.output)
+    }
+
+    /// `--low-resolution`: each output is box-downscaled to its input's size and scored against it; an output that
+    /// downscales exactly has an infinite consistency PSNR, reported as exact (null in JSON) and left out of the mean.
+    func testEvalConsistencyPSNR() throws {
+        let random = RandomGenerator(seed: 2)
+        let low = Tensor.randomUniform([1, 3, 6, 5], low: -1, high: 1, generator: random)
+        let exact = Image(tensor: low.upsampled(height: 12, width: 10, mode: .nearest))
+        let blurred = Image(tensor: low.upsampled(height: 12, width: 10, mode: .bilinear))
+        for (folder, x, y) in [("truth", exact, exact), ("low", Image(tensor: low), Image(tensor: low)), ("out", exact, blurred)] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
+            try x.write(to: root.appendingPathComponent("\(folder)/x.png"))
+            try y.write(to: root.appendingPathComponent("\(folder)/y.png"))
+        }
+        let arguments = ["eval", root.appendingPathComponent("truth").path, root.appendingPathComponent("out").path,
+                         "--low-resolution", root.appendingPathComponent("low").path]
+        let result = try stylize(arguments + ["--json"])
+        XCTAssertEqual(result.status, 0, result.error)
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["exactly_consistent"] as? Int, 1)
+        let consistency = try XCTUnwrap(object?["mean_consistency_psnr"] as? Double)
+        XCTAssertTrue(consistency.isFinite && consistency > 10 && consistency < 60, "\(consistency)")
+        let rows = object?["images"] as? [[String: Any]]
+        XCTAssertTrue(rows?.first { $0["name"] as? String == "x" }?["consistency_psnr"] is NSNull)
+        let text = try stylize(arguments)
+        XCTAssertTrue(text.output.contains("consistency exact") && text.output.contains("1 exact"), text.output)
     }
 
     func testModelsImportAndList() throws {

@@ -210,7 +210,7 @@ public final class LatentDiffusionModel: Module {
     /// compared with the input and the bicubic-upsampled difference added, so the output downscales to the input
     /// (the sampled detail stays; 0 keeps the raw sample).
     public func upscale(_ image: Image, steps: Int, seed: UInt64, eta: Double = 0, tiling: LatentTiling = LatentTiling(),
-                        consistencySteps: Int = 0) -> Image {
+                        consistencySteps: Int = LatentDiffusionModel.defaultConsistencySteps) -> Image {
         let factor = autoencoder.configuration.downsamplingFactor
         let source = image.rgb().converted(toBitDepth: 8)
         let low = source.tensor()
@@ -220,6 +220,9 @@ public final class LatentDiffusionModel: Module {
             .sliced(axis: 3, (padding.left * factor)..<((padding.left + source.width) * factor))
         return Image(tensor: Self.backProjected(cropped, onto: low, factor: factor, steps: consistencySteps))
     }
+
+    /// Back-projection rounds of ``upscale(_:steps:seed:eta:tiling:consistencySteps:)`` unless told otherwise.
+    public static let defaultConsistencySteps = 10
 
     /// `steps` rounds of `output += bicubic↑(low − box↓(output))`, clamped to [−1, 1]: `[N, 3, H·f, W·f]` made
     /// consistent with `low` `[N, 3, H, W]` under f×f box averaging.
