@@ -16,20 +16,10 @@ import json
 import os
 import random
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
-
-def median_seconds(body, repeats):
-    body()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from bench_pytorch import median_seconds
 
 
 def patch_discriminator(torch, input_nc, norm):

@@ -9,11 +9,11 @@ the encoder moments, the reconstruction through the posterior mean, the KL, and 
 """
 import json
 import os
-import struct
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fixture_file import write_safetensors
 
 torch.manual_seed(0)
 
@@ -176,16 +176,4 @@ reconstruction = model.decoder(model.post_quant_conv(mean))
 tensors.update({"input": x.detach(), "moments": moments.detach(), "kl": kl.detach(), "reconstruction": reconstruction.detach(),
                 "input_gradient": x.grad})
 
-path = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "diffusion.safetensors")
-header = {"__metadata__": {"config": json.dumps(config, sort_keys=True), "torch": torch.__version__}}
-blobs, offset = [], 0
-for key in sorted(tensors):
-    data = tensors[key].detach().contiguous().float().numpy().tobytes()
-    header[key] = {"dtype": "F32", "shape": list(tensors[key].shape), "data_offsets": [offset, offset + len(data)]}
-    blobs.append(data)
-    offset += len(data)
-encoded = json.dumps(header, sort_keys=True).encode()
-encoded += b" " * ((8 - len(encoded) % 8) % 8)
-with open(path, "wb") as f:
-    f.write(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
-print(f"wrote {path}: {len(tensors)} tensors, {offset} bytes")
+write_safetensors(os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "diffusion.safetensors"), tensors, {"config": json.dumps(config, sort_keys=True), "torch": torch.__version__})

@@ -7,10 +7,10 @@ the committed file and never need torch. Run: python3 tools/make_parity_fixtures
 """
 import json
 import os
-import struct
 
 import torch
 import torch.nn.functional as F
+from fixture_file import write_safetensors
 
 torch.manual_seed(0)
 torch.use_deterministic_algorithms(True)
@@ -121,15 +121,4 @@ for name, make in {
         tensors[f"{name}.param_{step}"] = p.detach().clone()
     options[name] = {"steps": 6}
 
-path = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "parity.safetensors")
-header, blobs, offset = {"__metadata__": {"options": json.dumps(options, sort_keys=True), "torch": torch.__version__}}, [], 0
-for key in sorted(tensors):
-    data = tensors[key].detach().contiguous().float().numpy().tobytes()
-    header[key] = {"dtype": "F32", "shape": list(tensors[key].shape), "data_offsets": [offset, offset + len(data)]}
-    blobs.append(data)
-    offset += len(data)
-encoded = json.dumps(header, sort_keys=True).encode()
-encoded += b" " * ((8 - len(encoded) % 8) % 8)
-with open(path, "wb") as f:
-    f.write(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
-print(f"wrote {path}: {len(tensors)} tensors, {offset} bytes")
+write_safetensors(os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "parity.safetensors"), tensors, {"options": json.dumps(options, sort_keys=True), "torch": torch.__version__})

@@ -9,10 +9,10 @@ with the model output, sample and noise they used, plus add_noise and get_veloci
 """
 import json
 import os
-import struct
 
 import torch
 from diffusers import DDIMScheduler
+from fixture_file import write_safetensors
 
 torch.manual_seed(0)
 tensors, options = {}, {}
@@ -40,16 +40,4 @@ for name in ["linear", "scaled_linear", "squaredcos_cap_v2"]:
     tensors[f"{name}.velocity"] = scheduler.get_velocity(clean, noise, steps)
     options[f"{name}.noised"] = {"timesteps": [0, 499, 999]}
 
-path = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "ddim.safetensors")
-header = {"__metadata__": {"options": json.dumps(options, sort_keys=True), "torch": torch.__version__}}
-blobs, offset = [], 0
-for key in sorted(tensors):
-    data = tensors[key].detach().contiguous().float().numpy().tobytes()
-    header[key] = {"dtype": "F32", "shape": list(tensors[key].shape), "data_offsets": [offset, offset + len(data)]}
-    blobs.append(data)
-    offset += len(data)
-encoded = json.dumps(header, sort_keys=True).encode()
-encoded += b" " * ((8 - len(encoded) % 8) % 8)
-with open(path, "wb") as f:
-    f.write(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
-print(f"wrote {path}: {len(tensors)} tensors, {offset} bytes")
+write_safetensors(os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "ddim.safetensors"), tensors, {"options": json.dumps(options, sort_keys=True), "torch": torch.__version__})

@@ -54,17 +54,9 @@ public final class AutoencoderRecipe: TrainingRecipe {
         }
         optimizer = Adam(parameters: autoencoder.namedParameters(prefix: "VAE."), learningRate: training.learningRate,
                          beta1: training.beta1, beta2: training.beta2)
-        if options.ganWeight > 0 {
-            let network = DiscriminatorArchitecture(kind: .basic, filters: options.discriminatorFilters, normalization: .batch)
-                .makeDiscriminator(inputChannels: 3, generator: random)
-            network.initializeWeights(.normal(mean: 0, standardDeviation: 0.02), generator: random)
-            discriminator = network
-            optimizerD = Adam(parameters: network.namedParameters(), learningRate: training.learningRate, beta1: training.beta1,
-                              beta2: training.beta2)
-        } else {
-            discriminator = nil
-            optimizerD = nil
-        }
+        (discriminator, optimizerD) = optionalDiscriminator(
+            when: options.ganWeight > 0, DiscriminatorArchitecture(kind: .basic, filters: options.discriminatorFilters, normalization: .batch),
+            inputChannels: 3, random: random, training: training)
     }
 
     public var modules: [String: Module] { adding(["VAE": autoencoder], "D", discriminator) }

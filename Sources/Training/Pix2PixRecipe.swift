@@ -61,17 +61,9 @@ public final class Pix2PixRecipe: TrainingRecipe {
         random = RandomGenerator(seed: training.seed)
         generator = options.architecture.makeGenerator(generator: random)
         generator.initializeWeights(.normal(mean: 0, standardDeviation: 0.02), generator: random)
-        if options.lambdaGAN > 0 {
-            let network = options.discriminator.makeDiscriminator(
-                inputChannels: options.architecture.inputChannels + options.architecture.outputChannels, generator: random)
-            network.initializeWeights(.normal(mean: 0, standardDeviation: 0.02), generator: random)
-            discriminator = network
-            optimizerD = Adam(parameters: network.namedParameters(), learningRate: training.learningRate, beta1: training.beta1,
-                              beta2: training.beta2)
-        } else {
-            discriminator = nil
-            optimizerD = nil
-        }
+        (discriminator, optimizerD) = optionalDiscriminator(
+            when: options.lambdaGAN > 0, options.discriminator,
+            inputChannels: options.architecture.inputChannels + options.architecture.outputChannels, random: random, training: training)
         optimizerG = Adam(parameters: generator.namedParameters(), learningRate: training.learningRate, beta1: training.beta1,
                           beta2: training.beta2)
     }

@@ -90,6 +90,17 @@ func adding<Value>(_ table: [String: Value], _ name: String, _ value: Value?) ->
     return table
 }
 
+/// A discriminator of `architecture` initialised as the reference (N(0, 0.02) from `random`) with its Adam (the run's
+/// learning rate and betas), or neither when the recipe has no adversarial term.
+func optionalDiscriminator(when enabled: Bool, _ architecture: DiscriminatorArchitecture, inputChannels: Int,
+                           random: RandomGenerator, training: TrainingOptions) -> (network: Module?, optimizer: Adam?) {
+    guard enabled else { return (nil, nil) }
+    let network = architecture.makeDiscriminator(inputChannels: inputChannels, generator: random)
+    network.initializeWeights(.normal(mean: 0, standardDeviation: 0.02), generator: random)
+    return (network, Adam(parameters: network.namedParameters(), learningRate: training.learningRate, beta1: training.beta1,
+                          beta2: training.beta2))
+}
+
 extension TrainingRecipe {
     public func buffers() -> [String: Tensor] { [:] }
     public func restore(buffers: [String: Tensor]) throws {}
