@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "ImageIO", targets: ["ImageIO"]),
         .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "ModelHub", targets: ["ModelHub"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,25 +36,35 @@ let package = Package(
         /// The libpng/libjpeg calls; their longjmp error handling stays in C.
         .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
 
+        // MARK: - Files
+        /// Atomic writes, plain-words file errors, resolved paths and file identity.
+        .target(name: "SafeFiles"),
+        /// Terminal status lines fitted to the terminal's width, progress bars and clocks.
+        .target(name: "Console"),
+
         // MARK: - Engine
         .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
-        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: fastMath),
+        .target(name: "NN", dependencies: ["Tensor", "SafeFiles"], swiftSettings: fastMath),
 
         // MARK: - Images and data
-        .target(name: "ImageIO", dependencies: ["CImageCodecs", "Tensor"], swiftSettings: fastMath),
+        .target(name: "ImageIO", dependencies: ["CImageCodecs", "Tensor", "SafeFiles"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["ImageIO", "Tensor"], swiftSettings: fastMath),
 
         // MARK: - Models
         .target(name: "Models", dependencies: ["Tensor", "NN", "ImageIO"], swiftSettings: fastMath),
 
+        // MARK: - Model hub
+        /// The registry, downloads, checksums and where bundled models are found.
+        .target(name: "ModelHub", dependencies: ["Models", "NN", "SafeFiles", "Console"]),
+
         // MARK: - Training
-        .target(name: "Training", dependencies: ["Tensor", "NN", "Models", "ImageIO", "Datasets"], swiftSettings: fastMath),
+        .target(name: "Training", dependencies: ["Tensor", "NN", "Models", "ImageIO", "Datasets", "SafeFiles", "Console"], swiftSettings: fastMath),
 
         // MARK: - Command line
         .target(
             name: "StylizeCLI",
             dependencies: [
-                "Tensor", "NN", "Models", "ImageIO", "Datasets", "Training",
+                "Tensor", "NN", "Models", "ModelHub", "ImageIO", "Datasets", "Training", "SafeFiles", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath
@@ -68,7 +79,9 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "ImageIO", "Tensor", "_TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "ImageIO", "NN", "Tensor", "_TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensor", "NN", "Models", "_TestSupport"]),
-        .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport"]),
+        .testTarget(name: "ModelHubTests", dependencies: ["ModelHub", "Models", "NN", "Tensor", "_TestSupport"]),
+        .testTarget(name: "SafeFilesTests", dependencies: ["SafeFiles", "_TestSupport"]),
+        .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport", "NN", "Console"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,6 @@
 import CImageCodecs
 import Foundation
+import SafeFiles
 
 /// JPEG chroma subsampling.
 public enum ChromaSubsampling: String, Sendable, CaseIterable {
@@ -24,7 +25,7 @@ extension Image {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw ImageError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
+            throw ImageError.unreadable(path: url.path, reason: FileProblem.sentence(for: error))
         }
         return try decode(data, path: url.path, pixelLimit: pixelLimit)
     }
@@ -109,9 +110,9 @@ extension Image {
         }
         let data = try encoded(as: format, quality: quality, subsampling: subsampling, path: url.path)
         do {
-            try data.write(to: url, options: .atomic)
+            try AtomicFile.write(data, to: url)
         } catch {
-            throw ImageError.unwritable(path: url.path, reason: (error as NSError).localizedDescription)
+            throw ImageError.unwritable(path: url.path, reason: FileProblem.sentence(for: error))
         }
     }
 }

@@ -31,7 +31,9 @@ public struct TiledInference {
     }
 
     /// `generator(input)` computed tile by tile. `input` is `[1, C, H, W]` with H and W multiples of `alignment`.
-    public func run(_ generator: Module, on input: Tensor) -> Tensor {
+    ///
+    /// - Parameter progress: called after each statistics pass and each tile with (done, total).
+    public func run(_ generator: Module, on input: Tensor, progress: ((Int, Int) -> Void)? = nil) -> Tensor {
         precondition(input.rank == 4 && input.shape[0] == 1, "tiled inference takes one image")
         let (height, width) = (input.shape[2], input.shape[3])
         let norms = generator.allModules().compactMap { $0.module as? InstanceNorm2d }
@@ -41,8 +43,13 @@ public struct TiledInference {
 
         return withoutGradient {
             statistics.mode = .record
-            for crop in statisticsCrops(height: height, width: width) {
+            let crops = statisticsCrops(height: height, width: width)
+            let total = crops.count + ((height + tile - 1) / tile) * ((width + tile - 1) / tile)
+            var done = 0
+            for crop in crops {
                 _ = generator(input.sliced(axis: 2, crop.rows).sliced(axis: 3, crop.columns))
+                done += 1
+                progress?(done, total)
             }
             statistics.mode = .apply
             var output: Tensor?
@@ -56,6 +63,8 @@ public struct TiledInference {
                     if output == nil { output = Tensor.zeros([1, translated.shape[1], height, width]) }
                     copy(translated, rows: (top - y0)..<(top - y0 + coreHeight), columns: (left - x0)..<(left - x0 + coreWidth),
                          into: output!, at: (top, left))
+                    done += 1
+                    progress?(done, total)
                 }
             }
             return output!

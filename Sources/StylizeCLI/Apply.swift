@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ImageIO
+import ModelHub
 import Models
 import Tensor
 
@@ -23,7 +24,7 @@ struct Apply: ParsableCommand {
     )
 
     @Option(help: "A registry name (see `stylize models list`) or a .pth/.safetensors file.")
-    var model: String
+    var model: String?
 
     @Argument(help: "Images and/or folders, then the output folder.")
     var paths: [String]
@@ -59,6 +60,7 @@ struct Apply: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
+        guard model != nil else { throw ValidationError("give --model NAME or a weights file (`stylize models list` shows the names)") }
         guard paths.count >= 2 else { throw ValidationError("give at least one INPUT and the OUTPUT folder") }
         if let format, ImageFormat(pathExtension: format) == nil { throw ValidationError("--format must be png or jpg, not '\(format)'") }
         guard (1...100).contains(quality) else { throw ValidationError("--quality must be between 1 and 100") }
@@ -69,96 +71,20 @@ struct Apply: ParsableCommand {
     }
 
     func run() throws {
+        guard let model else { return }
         if let threads { Parallel.setThreadCount(threads) }
         let start = Date()
         let output = URL(fileURLWithPath: paths.last!)
         let log: (String) -> Void = { message in if !quiet { FileHandle.standardError.write(Data((message + "\n").utf8)) } }
-        let plan: (jobs: [TranslationJob], excluded: Int)
-        let generator: LoadedGenerator
-        do {
-            plan = try TranslationPlan.jobs(inputs: Array(paths.dropLast()), output: output, recursive: recursive,
+        let plan = try TranslationPlan.make(inputs: Array(paths.dropLast()), output: output, recursive: recursive,
                                             format: format.flatMap(ImageFormat.init(pathExtension:)))
-            generator = try ModelResolution.load(model, architecture: arch, log: log)
-        } catch {
-            throw ValidationError("\(error)")
-        }
-        if plan.excluded > 0 { log("excluded \(plan.excluded) file(s) inside the output folder") }
-        let pending = plan.jobs.filter { overwrite || !FileManager.default.fileExists(atPath: $0.output.path) }
-        let skipped = plan.jobs.count - pending.count
-        log("\(generator.architecture.name) (ngf \(generator.architecture.filters)): \(pending.count) to translate, \(skipped) already done")
-
+        let (generator, source) = try ModelResolution.generator(model, architecture: arch, log: log)
         let translator = ImageTranslator(generator: generator, shortSide: size, maximumPixels: maxPixels,
                                          tiling: TiledInference(tile: tile, margin: 96))
-        try BatchRun.run(pending: pending, skipped: skipped, quality: quality, quiet: quiet, start: start) { image, path in
-            try translator.translate(image, path: path)
+        let run = BatchRun(inputs: Array(paths.dropLast()), output: output, plan: plan, overwrite: overwrite, quality: quality, quiet: quiet,
+                           model: source.displayName, settings: size.map { "size \($0)" } ?? "own size", start: start)
+        try run.execute(describe: "\(generator.architecture.name) (ngf \(generator.architecture.filters))") { image, path, progress in
+            try translator.translate(image, path: path, progress: progress)
         }
-    }
-}
-
-/// A value computed on a background thread.
-final class Future<Value>: @unchecked Sendable {
-    private var result: Result<Value, Error>?
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ work: @escaping () throws -> Value) {
-        DispatchQueue.global().async {
-            self.result = Result { try work() }
-            self.done.signal()
-        }
-    }
-
-    func value() throws -> Value {
-        done.wait()
-        done.signal()
-        return try result!.get()
-    }
-}
-
-/// Failures collected from the encode thread and the main loop.
-final class FailureLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [(String, String)] = []
-    func append(_ path: String, _ reason: String) { lock.lock(); stored.append((path, reason)); lock.unlock() }
-    var entries: [(String, String)] { lock.lock(); defer { lock.unlock() }; return stored }
-}
-
-/// The batch loop every image command shares: decode the next image while this one computes, encode and write
-/// atomically on another thread, collect per-file failures, show progress, print the summary, exit 1 on failures.
-enum BatchRun {
-    static func run(pending: [TranslationJob], skipped: Int, quality: Int, quiet: Bool, start: Date,
-                    translate: (Image, String) throws -> Image) throws {
-        let progress = ProgressReporter(total: pending.count, quiet: quiet)
-        let encodeQueue = DispatchQueue(label: "stylize.encode")
-        let failures = FailureLog()
-        func decode(_ job: TranslationJob) -> Future<Image> { Future { try Image.read(contentsOf: job.input) } }
-        var prefetched = pending.first.map(decode)
-        for (index, job) in pending.enumerated() {
-            let current = prefetched!
-            prefetched = index + 1 < pending.count ? decode(pending[index + 1]) : nil
-            do {
-                let translated = try translate(try current.value(), job.input.path)
-                encodeQueue.async {
-                    do {
-                        try FileManager.default.createDirectory(at: job.output.deletingLastPathComponent(), withIntermediateDirectories: true)
-                        try translated.write(to: job.output, quality: quality, subsampling: .half420)
-                    } catch {
-                        failures.append(job.input.path, "\(error)")
-                    }
-                }
-            } catch {
-                failures.append(job.input.path, "\(error)")
-            }
-            progress.advance(job.name)
-        }
-        encodeQueue.sync {}
-        let failed = failures.entries
-        let seconds = Date().timeIntervalSince(start)
-        for (path, reason) in failed {
-            let message = reason.contains(path) ? reason : "\(path): \(reason)"
-            FileHandle.standardError.write(Data("failed: \(message)\n".utf8))
-        }
-        print(String(format: "done %d, skipped %d (already there), failed %d, %.1f s (%.3f s per image)", pending.count - failed.count,
-                     skipped, failed.count, seconds, seconds / Double(max(pending.count, 1))))
-        if !failed.isEmpty { throw ExitCode(1) }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ModelHub
 import Models
 import NN
 import Tensor

@@ -26,11 +26,18 @@ struct BenchmarkSuite {
 
     /// Median seconds of `repeats` runs of `body` after one warm-up.
     func median(_ body: () -> Void) -> Double {
-        body()
+        median(setup: {}, { _ in body() })
+    }
+
+    /// Median seconds of `repeats` runs of `body` after one warm-up; `setup` runs untimed before each, and its result
+    /// is what `body` works on (a fresh graph for a backward pass, which frees the graph it walks).
+    func median<Prepared>(setup: () -> Prepared, _ body: (Prepared) -> Void) -> Double {
+        body(setup())
         var times: [Double] = []
         for _ in 0..<repeats {
+            let prepared = setup()
             let start = DispatchTime.now().uptimeNanoseconds
-            body()
+            body(prepared)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         times.sort()
@@ -154,10 +161,12 @@ struct BenchmarkSuite {
         report.dictionary["conv2d_forward_gemm_lowering_gflops"] = gemmLoweredRate
         report.dictionary["conv2d_forward_gemm_lowering_fraction_of_sgemm"] = gemmLoweredRate / gemmRate
         let gradient = Tensor.randomNormal([1, 256, 64, 64])
-        let output = Tensor.conv2d(input, weight: weight, padding: 1)
-        let backwardSeconds = median {
+        // backward() frees the graph it walks, so every round records a fresh forward pass (untimed).
+        let backwardSeconds = median(setup: { () -> Tensor in
             input.zeroGrad()
             weight.zeroGrad()
+            return Tensor.conv2d(input, weight: weight, padding: 1)
+        }) { output in
             output.backward(gradient)
         }
         let backwardRate = 2 * gemmFlops / backwardSeconds / 1e9

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
 import ImageIO
+import ModelHub
 import Models
 import Tensor
 
 /// Options `upscale` and `colorize` share: inputs, output, the model, sampling and the batch behaviour of `apply`.
 struct DiffusionBatchArguments: ParsableArguments {
-    @Option(help: "A latent-diffusion model file (latest_net_LDM.safetensors of stylize train sr|colorize; default: the bundled one).") var model: String?
+    @Option(help: "A latent-diffusion model: a registry name (upscale_x4, colorize) or a latest_net_LDM.safetensors of stylize train sr|colorize (default: the bundled one).") var model: String?
     @Argument(help: "Images and/or folders, then the output folder.") var paths: [String]
     @Option(help: "DDIM steps.") var steps = 25
     @Option(help: "Seed of the initial noise (the same seed gives the same output).") var seed: UInt64 = 0
@@ -33,13 +34,10 @@ struct DiffusionBatchArguments: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    /// The jobs of this run: those still to do, and how many are already done.
-    func plannedJobs(log: (String) -> Void) throws -> (pending: [TranslationJob], skipped: Int) {
-        let plan = try TranslationPlan.jobs(inputs: Array(paths.dropLast()), output: URL(fileURLWithPath: paths.last!), recursive: recursive,
-                                            format: format.flatMap(ImageFormat.init(pathExtension:)))
-        if plan.excluded > 0 { log("excluded \(plan.excluded) file(s) inside the output folder") }
-        let pending = plan.jobs.filter { overwrite || !FileManager.default.fileExists(atPath: $0.output.path) }
-        return (pending, plan.jobs.count - pending.count)
+    /// The checked plan of this run (nothing written yet).
+    func plan() throws -> TranslationPlan {
+        try TranslationPlan.make(inputs: Array(paths.dropLast()), output: URL(fileURLWithPath: paths.last!), recursive: recursive,
+                                 format: format.flatMap(ImageFormat.init(pathExtension:)))
     }
 
     /// The tiling in latent pixels of a model with downsampling factor `factor`.
@@ -47,44 +45,35 @@ struct DiffusionBatchArguments: ParsableArguments {
 
     func log(_ message: String) { if !quiet { FileHandle.standardError.write(Data((message + "\n").utf8)) } }
 
-    /// Runs `apply` on each pending image, without a model (the bicubic baseline).
-    func runWithoutModel(describe: String, apply: (Image, String) throws -> Image) throws {
-        if let threads { Parallel.setThreadCount(threads) }
-        let start = Date()
-        let jobs: (pending: [TranslationJob], skipped: Int)
-        do { jobs = try plannedJobs(log: log) } catch { throw ValidationError("\(error)") }
-        log("\(describe): \(jobs.pending.count) to do, \(jobs.skipped) already done")
-        try BatchRun.run(pending: jobs.pending, skipped: jobs.skipped, quality: quality, quiet: quiet, start: start, translate: apply)
+    func batch(plan: TranslationPlan, model: String, settings: String, start: Date) -> BatchRun {
+        BatchRun(inputs: Array(paths.dropLast()), output: URL(fileURLWithPath: paths.last!), plan: plan, overwrite: overwrite,
+                 quality: quality, quiet: quiet, model: model, settings: settings, start: start)
     }
 
-    /// Loads the model (checking its task) and runs `apply` on each pending image.
-    func run(task: String, bundled: String, describe: String, apply: @escaping (LatentDiffusionModel, Image, String) throws -> Image) throws {
+    /// Runs `apply` on each pending image, without a model (the bicubic baseline).
+    func runWithoutModel(describe: String, apply: @escaping (Image, String) throws -> Image) throws {
         if let threads { Parallel.setThreadCount(threads) }
         let start = Date()
-        let jobs: (pending: [TranslationJob], skipped: Int)
-        let loaded: LatentDiffusionModel
-        do {
-            jobs = try plannedJobs(log: log)
-            let url: URL
-            if let model {
-                url = URL(fileURLWithPath: model)
-                guard FileManager.default.fileExists(atPath: url.path) else { throw ValidationFailure("\(url.path): no such model file") }
-            } else {
-                url = try ModelRegistry.locate().folder.appendingPathComponent("\(bundled)/\(bundled).safetensors")
-                guard FileManager.default.fileExists(atPath: url.path) else {
-                    throw ValidationFailure("\(url.path): the bundled \(bundled) model is missing; give --model")
-                }
-            }
-            loaded = try LatentDiffusionModel.load(contentsOf: url)
-            guard loaded.task == task else { throw LatentDiffusionError.wrongTask(path: url.path, expected: task, found: loaded.task) }
-        } catch {
-            throw ValidationError("\(error)")
-        }
-        log("\(describe), \(steps) DDIM steps: \(jobs.pending.count) to do, \(jobs.skipped) already done")
-        try BatchRun.run(pending: jobs.pending, skipped: jobs.skipped, quality: quality, quiet: quiet, start: start) { image, path in
-            try apply(loaded, image, path)
+        try batch(plan: try plan(), model: describe, settings: "", start: start).execute(describe: describe) { image, path, _ in
+            try apply(image, path)
         }
     }
+
+    /// Loads the model (checking its kind and task) and runs `apply` on each pending image.
+    func run(task: String, bundled: String, describe: String, settings: String,
+             apply: @escaping (LatentDiffusionModel, Image, String, @escaping (Int, Int) -> Void) throws -> Image) throws {
+        if let threads { Parallel.setThreadCount(threads) }
+        let start = Date()
+        let plan = try plan()
+        let (loaded, source) = try ModelResolution.latentDiffusion(model, task: task, bundled: bundled, log: log)
+        try batch(plan: plan, model: source.displayName, settings: settings, start: start)
+            .execute(describe: "\(describe), \(steps) DDIM steps") { image, path, progress in
+                try apply(loaded, image, path, progress)
+            }
+    }
+
+    /// The sampling settings the manifest records.
+    var samplingSettings: String { "steps \(steps), seed \(seed), eta \(eta)" }
 }
 
 /// `stylize upscale --model M INPUT... OUTPUT`: ×f super-resolution by latent diffusion.
@@ -127,15 +116,16 @@ struct Upscale: ParsableCommand {
         }
         let (steps, seed, eta, maxPixels, scale) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.scale)
         let (arguments, consistencySteps) = (self.arguments, self.consistencySteps)
-        try arguments.run(task: "sr", bundled: "upscale_x4", describe: "super-resolution") { model, image, path in
+        try arguments.run(task: "sr", bundled: "upscale_x4", describe: "super-resolution",
+                          settings: arguments.samplingSettings + ", consistency \(consistencySteps)") { model, image, path, progress in
             let factor = model.autoencoder.configuration.downsamplingFactor
-            if let scale, scale != factor { throw ValidationFailure("this model upscales ×\(factor), not ×\(scale)") }
+            if let scale, scale != factor { throw CommandFailure("this model upscales ×\(factor), not ×\(scale)") }
             let pixels = image.width * image.height * factor * factor
             guard pixels <= maxPixels else {
-                throw ValidationFailure("\(path): the output would have \(pixels) pixels, above --max-pixels \(maxPixels)")
+                throw CommandFailure("\(path): the output would have \(pixels) pixels, above --max-pixels \(maxPixels)")
             }
             return model.upscale(image, steps: steps, seed: seed, eta: eta, tiling: arguments.tiling(factor: factor),
-                                 consistencySteps: consistencySteps)
+                                 consistencySteps: consistencySteps, progress: progress)
         }
     }
 }
@@ -161,12 +151,13 @@ struct ColorizeCommand: ParsableCommand {
 
     func run() throws {
         let (steps, seed, eta, maxPixels, arguments) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.arguments)
-        try arguments.run(task: "colorize", bundled: "colorize", describe: "colorization") { model, image, path in
+        try arguments.run(task: "colorize", bundled: "colorize", describe: "colorization",
+                          settings: arguments.samplingSettings) { model, image, path, progress in
             guard image.width * image.height <= maxPixels else {
-                throw ValidationFailure("\(path): \(image.width)x\(image.height) is above --max-pixels \(maxPixels)")
+                throw CommandFailure("\(path): \(image.width)x\(image.height) is above --max-pixels \(maxPixels)")
             }
             return model.colorize(image, steps: steps, seed: seed, eta: eta,
-                                  tiling: arguments.tiling(factor: model.autoencoder.configuration.downsamplingFactor))
+                                  tiling: arguments.tiling(factor: model.autoencoder.configuration.downsamplingFactor), progress: progress)
         }
     }
 }

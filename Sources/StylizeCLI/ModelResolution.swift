@@ -1,32 +1,59 @@
 import Foundation
+import ModelHub
 import Models
 
-/// Turns `--model NAME|PATH` into a loaded generator: a path to `.pth`/`.safetensors` weights, or a
-/// registry name (bundled, or official weights fetched into the cache on first use).
+/// Turns `--model NAME|PATH` into a loaded model of the kind the command needs, with errors that say which command
+/// takes the other kind.
 enum ModelResolution {
-    static func load(_ reference: String, architecture: String?, log: (String) -> Void) throws -> LoadedGenerator {
+    /// A generator (`apply`, `test`): a `.pth`/`.safetensors` file or a registry name (bundled, or official weights
+    /// fetched into the cache on first use).
+    static func generator(_ reference: String, architecture: String?, log: (String) -> Void) throws -> (LoadedGenerator, ModelSource) {
+        let source = try resolve(reference, log: log)
+        return (try generator(source, architecture: architecture), source)
+    }
+
+    /// The generator of an already resolved source.
+    static func generator(_ source: ModelSource, architecture: String?) throws -> LoadedGenerator {
         let explicit = try architecture.map { try GeneratorArchitecture(name: $0) }
-        let candidate = URL(fileURLWithPath: reference)
-        let looksLikePath = reference.contains("/") || ["pth", "safetensors"].contains(candidate.pathExtension.lowercased())
-        if looksLikePath || FileManager.default.fileExists(atPath: candidate.path) {
-            guard FileManager.default.fileExists(atPath: candidate.path) else {
-                throw ValidationFailure("\(candidate.path): no such model file")
-            }
-            return try LoadedGenerator.load(contentsOf: candidate, architecture: explicit)
-        }
-        let registry = try ModelRegistry.locate()
-        let entry = try registry.entry(named: reference)
-        if let notice = entry.notice {
+        guard source.kind == .generator else { throw CommandFailure(wrongKind(source, wanted: "a generator")) }
+        return try LoadedGenerator.load(contentsOf: source.url, architecture: explicit ?? source.entry?.generatorArchitecture())
+    }
+
+    /// A latent-diffusion model for `task` (`sr`, `colorize`): a file, a registry name, or by default the bundled one.
+    static func latentDiffusion(_ reference: String?, task: String, bundled: String, log: (String) -> Void) throws
+        -> (LatentDiffusionModel, ModelSource) {
+        let source = try resolve(reference ?? bundled, log: log)
+        guard source.kind == .latentDiffusion else { throw CommandFailure(wrongKind(source, wanted: "a latent-diffusion model")) }
+        let model = try LatentDiffusionModel.load(contentsOf: source.url)
+        guard model.task == task else { throw CommandFailure(wrongKind(source, wanted: "a \(task) model", found: model.task)) }
+        return (model, source)
+    }
+
+    static func resolve(_ reference: String, log: (String) -> Void) throws -> ModelSource {
+        let source = try ModelSource.resolve(reference, registry: { try ModelRegistry.locate() }, progress: log)
+        if let notice = source.entry?.notice {
             // Always shown, even with --quiet: a placeholder must never pass for the real model.
-            FileHandle.standardError.write(Data("note: \(entry.qualifiedName): \(notice)\n".utf8))
+            FileHandle.standardError.write(Data("note: \(source.displayName): \(notice)\n".utf8))
         }
-        let weights = entry.file != nil ? registry.weightsLocation(for: entry) : try registry.fetch(entry, progress: log)
-        return try LoadedGenerator.load(contentsOf: weights, architecture: explicit ?? entry.generatorArchitecture())
+        return source
+    }
+
+    /// "X is a latent-diffusion super-resolution model: use `stylize upscale --model X`".
+    static func wrongKind(_ source: ModelSource, wanted: String, found: String? = nil) -> String {
+        let task = found ?? source.task
+        let command: String
+        switch (source.kind, task) {
+        case (.generator, _): command = "stylize --model \(source.reference) INPUT... OUTPUT"
+        case (.latentDiffusion, "sr"): command = "stylize upscale --model \(source.reference) INPUT... OUTPUT"
+        case (.latentDiffusion, _): command = "stylize colorize --model \(source.reference) INPUT... OUTPUT"
+        }
+        let what = source.kind == .generator ? "a generator" : "a latent-diffusion \(task == "sr" ? "super-resolution" : "colorization") model"
+        return "\(source.displayName) is \(what), not \(wanted); run it with `\(command)`"
     }
 }
 
-/// A user-facing failure with a plain message.
-struct ValidationFailure: Error, CustomStringConvertible {
+/// A failure with a plain message (exit code 1).
+struct CommandFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ModelHub
 import Models
 import NN
 
@@ -16,13 +17,16 @@ struct ModelsCommand: ParsableCommand {
 
         func run() throws {
             let registry = try ModelRegistry.locate()
-            print("registry: \(registry.folder.path)/registry.json    cache: \(registry.cache.path)")
+            print("models: \(registry.folder.path)    cache: \(registry.cache.path)")
             for entry in registry.entries {
-                let state = registry.isInstalled(entry) ? "installed" : (entry.file != nil ? "missing" : "not downloaded")
+                let state = registry.isInstalled(entry) ? (entry.file != nil ? "bundled" : "downloaded")
+                    : (entry.file != nil ? "missing" : "downloaded on first use")
                 let name = entry.qualifiedName.padding(toLength: max(34, entry.qualifiedName.count), withPad: " ", startingAt: 0)
-                let architecture = entry.architecture.padding(toLength: 16, withPad: " ", startingAt: 0)
-                print("\(name) \(architecture) \(state)")
+                let summary = entry.summary.padding(toLength: max(26, entry.summary.count), withPad: " ", startingAt: 0)
+                print("\(name) \(summary) \(state)")
             }
+            print("Use a name with --model (stylize --model NAME, stylize upscale --model NAME, stylize colorize --model NAME); "
+                  + "family/ picks among equal names.")
         }
     }
 
@@ -41,7 +45,7 @@ struct ModelsCommand: ParsableCommand {
                     let location = try registry.fetch(try registry.entry(named: name)) { print($0) }
                     print("\(name): \(location.path)")
                 } catch {
-                    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                    FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
                     failed = true
                 }
             }

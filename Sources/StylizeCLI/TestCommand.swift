@@ -2,7 +2,10 @@ import ArgumentParser
 import Datasets
 import Foundation
 import ImageIO
+import ModelHub
 import Models
+import NN
+import SafeFiles
 import Tensor
 import Training
 
@@ -11,19 +14,22 @@ import Training
 struct TestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test",
-        abstract: "Run a generator over a test set and write an HTML page of inputs, outputs and targets.",
+        abstract: "Run a model over a test set and write an HTML page of inputs, outputs and targets.",
         discussion: """
         Which images are inputs (--mode auto): DATAROOT/<phase>A (or <phase>B with --direction BtoA) when it \
         exists, as the reference unaligned layout; else DATAROOT/<phase> of side-by-side A|B images (aligned; the \
         other half is shown as the target); else the images in DATAROOT itself. A colorization model (1 → 2 \
         channels) takes the images in DATAROOT/<phase> or DATAROOT and shows the gray input, the colorized output \
-        and the original. Images run at their own size unless --size. Writes RESULTS/NAME/images/<name>_real_A.png, \
-        _fake_B.png (and _real_B.png) and RESULTS/NAME/index.html; NAME defaults to the checkpoint's folder or the \
-        registry name.
+        and the original. A CycleGAN's latest_net_G_B (B → A) takes the B images unless --direction says otherwise. \
+        A latent-diffusion model takes whole photos: super-resolution shows the PIL-bicubic ÷f input, bicubic ×f, its \
+        output and the truth; colorization the gray input, its output and the original. Images run at their own size \
+        unless --size. Writes RESULTS/NAME/images/ and RESULTS/NAME/index.html; NAME defaults to the checkpoint's \
+        folder (plus _G_A/_G_B), or the registry name.
 
         Examples:
           stylize test --model checkpoints/h2z/latest_net_G_A.safetensors --dataroot datasets/horse2zebra
           stylize test --model photo2monet --dataroot ../shared/data/monet2photo-mini --num-test 10
+          stylize test --model upscale_x4 --dataroot photos/ --steps 25
         """
     )
 
@@ -34,7 +40,9 @@ struct TestCommand: ParsableCommand {
     @Option(help: "The run's name (default: the checkpoint's folder, or the registry name).") var name: String?
     @Option(help: "Where pages go.") var resultsDir = "results"
     @Option(help: "Which split: DATAROOT/<phase>A, DATAROOT/<phase>.") var phase = "test"
-    @Option(help: "AtoB or BtoA: which side is the input.") var direction = "AtoB"
+    @Option(help: "AtoB or BtoA: which side is the input (default: AtoB; BtoA for a CycleGAN's G_B).") var direction: String?
+    @Option(help: "DDIM steps (latent-diffusion models).") var steps = 25
+    @Option(help: "Seed of the sampling noise (latent-diffusion models).") var seed: UInt64 = 0
     @Option(help: "Layout: auto, unaligned (<phase>A), aligned (<phase>/ of A|B images) or single (a plain folder).") var mode: Mode = .auto
     @Option(help: "At most this many images (sorted by name).") var numTest = 50
     @Option(help: "Resize so the short side is N pixels first.") var size: Int?
@@ -43,7 +51,8 @@ struct TestCommand: ParsableCommand {
     @Flag(help: "No progress output.") var quiet = false
 
     func validate() throws {
-        guard Direction(rawValue: direction) != nil else { throw ValidationError("--direction must be AtoB or BtoA, not '\(direction)'") }
+        if let direction, Direction(rawValue: direction) == nil { throw ValidationError("--direction must be AtoB or BtoA, not '\(direction)'") }
+        guard (1...1000).contains(steps) else { throw ValidationError("--steps must be between 1 and 1000") }
         guard numTest > 0 else { throw ValidationError("--num-test must be positive") }
         if let size, size < 8 { throw ValidationError("--size must be at least 8") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -60,45 +69,48 @@ struct TestCommand: ParsableCommand {
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
         let log: (String) -> Void = { message in if !quiet { FileHandle.standardError.write(Data((message + "\n").utf8)) } }
-        let generator: LoadedGenerator
-        let items: [Item]
-        let translator: ImageTranslator
-        do {
-            generator = try ModelResolution.load(model, architecture: arch, log: log)
-            translator = ImageTranslator(generator: generator, shortSide: size, maximumPixels: 16_777_216,
-                                         tiling: TiledInference(tile: 768, margin: 96))
-            items = try testItems(colorizer: translator.isColorizer)
-        } catch let error as ValidationError {
-            throw error
-        } catch {
-            throw ValidationError("\(error)")
+        let source = try ModelResolution.resolve(model, log: log)
+        let processor: Processor
+        var chosenDirection = direction.flatMap(Direction.init(rawValue:)) ?? .aToB
+        var notes: [String] = []
+        if source.kind == .latentDiffusion {
+            let loaded = try LatentDiffusionModel.load(contentsOf: source.url)
+            processor = .latentDiffusion(loaded)
+            notes.append("model \(source.displayName) (latent diffusion, \(loaded.task), \(steps) DDIM steps, seed \(seed))")
+        } else {
+            let generator = try ModelResolution.generator(source, architecture: arch)
+            let translator = ImageTranslator(generator: generator, shortSide: size, maximumPixels: 16_777_216,
+                                             tiling: TiledInference(tile: 768, margin: 96))
+            processor = .generator(translator)
+            // A CycleGAN's G_B translates B → A: unless told otherwise, it takes the B images.
+            if direction == nil, Self.inputDomain(of: source.url) == "B" { chosenDirection = .bToA }
+            notes.append("model \(source.displayName) (\(generator.architecture.name), ngf \(generator.architecture.filters)), "
+                         + "\(chosenDirection == .aToB ? "A → B" : "B → A")")
         }
-        let runName = name ?? defaultName()
+        let items = try testItems(colorizer: processor.takesWholePhotos, direction: chosenDirection)
+        let runName = name ?? defaultName(source: source)
         let pageDirectory = URL(fileURLWithPath: resultsDir).appendingPathComponent(runName)
         let imagesDirectory = pageDirectory.appendingPathComponent("images")
-        try FileManager.default.createDirectory(at: imagesDirectory, withIntermediateDirectories: true)
-        let progress = ProgressReporter(total: items.count, quiet: quiet)
+        try Folder.checkWritable(imagesDirectory)
+        let progress = BatchProgress(total: items.count, quiet: quiet)
         var rows: [HTMLGallery.Row] = []
         var failures: [String] = []
-        for item in items {
+        for (index, item) in items.enumerated() {
+            progress.begin(index: index, name: item.name)
             do {
-                var visuals: [(label: String, image: Image)] = []
                 let whole = try Image.read(contentsOf: item.url).rgb().converted(toBitDepth: 8)
                 var input = whole, target: Image?
                 if let left = item.alignedInputIsLeft {
-                    guard whole.width >= 2 else { throw ValidationFailure("\(item.url.path): too narrow to split into A|B halves") }
+                    guard whole.width >= 2 else { throw CommandFailure("\(item.url.path): too narrow to split into A|B halves") }
                     let half = whole.width / 2
                     let leftHalf = whole.cropped(x: 0, y: 0, width: half, height: whole.height)
                     let rightHalf = whole.cropped(x: half, y: 0, width: half, height: whole.height)
                     (input, target) = left ? (leftHalf, rightHalf) : (rightHalf, leftHalf)
-                } else if translator.isColorizer {
-                    target = whole
                 }
-                let output = try translator.translate(input, path: item.url.path)
-                let shownInput = translator.isColorizer || generator.architecture.inputChannels == 1 ? input.grayscale() : input
-                visuals.append(("real_A", shownInput))
-                visuals.append(("fake_B", output))
-                if let target { visuals.append(("real_B", target)) }
+                let visuals = try processor.visuals(input: input, target: target, path: item.url.path, direction: chosenDirection,
+                                                    steps: steps, seed: seed) {
+                    progress.detail(done: $0, total: $1)
+                }
                 var images: [(label: String, path: String)] = []
                 for visual in visuals {
                     let file = "\(item.name)_\(visual.label).png"
@@ -110,39 +122,87 @@ struct TestCommand: ParsableCommand {
                 let message = "\(error)"
                 failures.append(message.contains(item.url.path) ? message : "\(item.url.path): \(message)")
             }
-            progress.advance(item.name)
+            progress.finished(index: index)
         }
+        progress.end()
         let page = pageDirectory.appendingPathComponent("index.html")
-        try HTMLGallery.write(to: page, title: "\(runName): \(model)",
-                              notes: ["model \(model) (\(generator.architecture.name), ngf \(generator.architecture.filters))",
-                                      "data \(dataroot), \(rows.count) image(s)"],
-                              rows: rows)
+        try HTMLGallery.write(to: page, title: "\(runName): \(model)", notes: notes + ["data \(dataroot), \(rows.count) image(s)"], rows: rows)
         for failure in failures { FileHandle.standardError.write(Data("failed: \(failure)\n".utf8)) }
         print("wrote \(page.path) (\(rows.count) image(s), \(failures.count) failed)")
         if !failures.isEmpty { throw ExitCode(1) }
     }
 
-    /// The run name: the folder of a checkpoint file, else the model reference itself.
-    func defaultName() -> String {
-        let url = URL(fileURLWithPath: model)
-        if ["pth", "safetensors"].contains(url.pathExtension.lowercased()) {
-            let folder = url.deletingLastPathComponent().lastPathComponent
-            return folder.isEmpty || folder == "." || folder == "/" ? url.deletingPathExtension().lastPathComponent : folder
+    /// What makes the page's images from one test image.
+    enum Processor {
+        case generator(ImageTranslator)
+        case latentDiffusion(LatentDiffusionModel)
+
+        /// Colorizers and latent-diffusion models take whole photos (the truth is the photo itself).
+        var takesWholePhotos: Bool {
+            switch self {
+            case .generator(let translator): return translator.isColorizer
+            case .latentDiffusion: return true
+            }
         }
-        return url.lastPathComponent
+
+        /// The labelled images of one row: input, output(s) and, where there is one, the target.
+        func visuals(input: Image, target: Image?, path: String, direction: Direction, steps: Int, seed: UInt64,
+                     progress: @escaping (Int, Int) -> Void) throws -> [(label: String, image: Image)] {
+            switch self {
+            case .generator(let translator):
+                let output = try translator.translate(input, path: path, progress: progress)
+                let (from, to) = direction == .aToB ? ("A", "B") : ("B", "A")
+                if translator.isColorizer { return [("real_\(from)", input.grayscale()), ("fake_\(to)", output), ("real_\(to)", input)] }
+                let shown = translator.generator.architecture.inputChannels == 1 ? input.grayscale() : input
+                return [("real_\(from)", shown), ("fake_\(to)", output)] + (target.map { [("real_\(to)", $0)] } ?? [])
+            case .latentDiffusion(let model):
+                let factor = model.autoencoder.configuration.downsamplingFactor
+                if model.task == "sr" {
+                    // The truth cropped to a multiple of f, its PIL-bicubic ÷f downscale the input; bicubic ×f beside.
+                    let width = input.width / factor * factor, height = input.height / factor * factor
+                    guard width >= factor, height >= factor else { throw CommandFailure("\(path): smaller than the ×\(factor) factor") }
+                    let truth = input.cropped(x: 0, y: 0, width: width, height: height)
+                    let low = truth.resized(width: width / factor, height: height / factor, filter: .bicubic)
+                    let bicubic = low.resized(width: width, height: height, filter: .bicubic)
+                    let output = model.upscale(low, steps: steps, seed: seed, progress: progress)
+                    return [("low_resolution", low), ("bicubic", bicubic), ("upscaled", output), ("truth", truth)]
+                }
+                let output = model.colorize(input, steps: steps, seed: seed, progress: progress)
+                return [("gray", input.grayscale()), ("colorized", output), ("original", input)]
+            }
+        }
+    }
+
+    /// "B" for a CycleGAN G_B checkpoint (metadata `direction` BtoA, else the file name `…net_G_B`), else "A".
+    static func inputDomain(of url: URL) -> String {
+        if url.pathExtension.lowercased() == "safetensors", let metadata = try? Safetensors.metadata(contentsOf: url),
+           let direction = metadata["direction"] { return direction == "BtoA" ? "B" : "A" }
+        return url.deletingPathExtension().lastPathComponent.hasSuffix("net_G_B") ? "B" : "A"
+    }
+
+    /// The run name: the checkpoint's folder (with `_G_A`/`_G_B` or the epoch for files other than `latest_net_G`), else
+    /// the registry name.
+    func defaultName(source: ModelSource) -> String {
+        if let entry = source.entry { return entry.name }
+        let url = source.url
+        let folder = url.deletingLastPathComponent().lastPathComponent
+        let stem = url.deletingPathExtension().lastPathComponent
+        let suffix = stem.replacingOccurrences(of: "latest_net_", with: "").replacingOccurrences(of: "_net_", with: "_")
+        guard !folder.isEmpty, folder != ".", folder != "/" else { return stem }
+        return suffix == "G" || suffix == "LDM" ? folder : "\(folder)_\(suffix)"
     }
 
     /// The input images by ``Mode`` (see the discussion), at most `numTest`, sorted by path.
-    func testItems(colorizer: Bool) throws -> [Item] {
+    func testItems(colorizer: Bool, direction: Direction) throws -> [Item] {
         let root = URL(fileURLWithPath: dataroot)
-        let side = Direction(rawValue: direction)! == .aToB ? "A" : "B"
+        let side = direction == .aToB ? "A" : "B"
         let unalignedFolder = root.appendingPathComponent(phase + side)
         let phaseFolder = root.appendingPathComponent(phase)
         func isFolder(_ url: URL) -> Bool {
             var isDirectory: ObjCBool = false
             return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
         }
-        guard isFolder(root) else { throw ValidationFailure("\(root.path): no such folder") }
+        guard isFolder(root) else { throw CommandFailure("\(root.path): no such folder") }
         var resolved = mode
         if resolved == .auto {
             if colorizer { resolved = .single } else if isFolder(unalignedFolder) { resolved = .unaligned }

@@ -25,7 +25,8 @@ struct Train: ParsableCommand {
         subcommands: [CycleGAN.self, Pix2Pix.self, Colorization.self, Autoencoder.self, SuperResolution.self, Colorize.self]
     )
 
-    struct CycleGAN: ParsableCommand {
+    struct CycleGAN: TrainingSubcommand {
+        static let recipeName = "cyclegan"
         static let configuration = CommandConfiguration(
             commandName: "cyclegan",
             abstract: "Unpaired translation A ↔ B: two generators, two PatchGANs, cycle and identity losses.",
@@ -49,7 +50,11 @@ struct Train: ParsableCommand {
             guard poolSize >= 0 else { throw ValidationError("--pool-size must not be negative") }
         }
 
-        func run() throws {
+        func networkDefinition() throws -> [(option: String, value: String)] {
+            try networks.definition(default: "resnet_9blocks", normalization: .instance, dropout: false, common: common)
+        }
+
+        func start() throws {
             common.applyThreads()
             var options = CycleGANOptions()
             options.architecture = try networks.generator(default: "resnet_9blocks", normalization: .instance, dropout: false,
@@ -72,7 +77,8 @@ struct Train: ParsableCommand {
         }
     }
 
-    struct Pix2Pix: ParsableCommand {
+    struct Pix2Pix: TrainingSubcommand {
+        static let recipeName = "pix2pix"
         static let configuration = CommandConfiguration(
             commandName: "pix2pix",
             abstract: "Paired translation: G(A) ≈ B with L1 and a conditional PatchGAN (--lambda-gan 0 for L1 alone).",
@@ -95,11 +101,16 @@ struct Train: ParsableCommand {
             try common.check(dataRootRequired: false)
             guard ["aligned", "paired"].contains(datasetMode) else { throw ValidationError("--dataset-mode must be aligned or paired") }
             guard (folderA == nil) == (folderB == nil) else { throw ValidationError("give both --folder-a and --folder-b") }
-            guard common.dataroot != nil || folderA != nil else { throw ValidationError("give --dataroot, or --folder-a and --folder-b") }
+            guard common.dataroot != nil || folderA != nil || common.resume else { throw ValidationError("give --dataroot, or --folder-a and --folder-b") }
             guard lambdaL1 >= 0, lambdaGan >= 0 else { throw ValidationError("the lambdas must not be negative") }
         }
 
-        func run() throws {
+        func networkDefinition() throws -> [(option: String, value: String)] {
+            try networks.definition(default: "unet_256", normalization: .batch, dropout: true, common: common)
+                + [("--lambda-gan", lambdaGan > 0 ? "> 0 (with a discriminator)" : "0 (no discriminator)")]
+        }
+
+        func start() throws {
             common.applyThreads()
             var options = Pix2PixOptions()
             options.architecture = try networks.generator(default: "unet_256", normalization: .batch, dropout: true,
@@ -128,7 +139,8 @@ struct Train: ParsableCommand {
         }
     }
 
-    struct Colorization: ParsableCommand {
+    struct Colorization: TrainingSubcommand {
+        static let recipeName = "colorization"
         static let configuration = CommandConfiguration(
             commandName: "colorization",
             abstract: "Lab colorization: pix2pix from the L plane to the ab planes (1 → 2 channels).",
@@ -148,7 +160,12 @@ struct Train: ParsableCommand {
             guard lambdaL1 >= 0, lambdaGan >= 0 else { throw ValidationError("the lambdas must not be negative") }
         }
 
-        func run() throws {
+        func networkDefinition() throws -> [(option: String, value: String)] {
+            try networks.definition(default: "unet_256", normalization: .batch, dropout: true, common: common, channels: (1, 2))
+                + [("--lambda-gan", lambdaGan > 0 ? "> 0 (with a discriminator)" : "0 (no discriminator)")]
+        }
+
+        func start() throws {
             common.applyThreads()
             var options = Pix2PixOptions.colorizationDefaults
             options.architecture = try networks.generator(default: "unet_256", normalization: .batch, dropout: true,
@@ -205,7 +222,8 @@ struct CommonTrainingArguments: ParsableArguments {
     @Option(help: "Keep generator snapshots every N epochs.") var saveEpochEvery = 5
     @Option(help: "Log losses every N iterations.") var printEvery = 20
     @Option(help: "Redraw loss_curve.png and the page's images every N iterations.") var displayEvery = 200
-    @Flag(name: .customLong("continue"), help: "Resume from CHECKPOINTS/NAME/latest_state.safetensors (same options).") var resume = false
+    @Flag(name: .customLong("continue"), help: "Resume CHECKPOINTS/NAME from its saved state, with the options it was started with (options given now change the schedule, bounds or data; the networks cannot change).") var resume = false
+    @Flag(help: "Start over when CHECKPOINTS/NAME holds a run (its files are deleted first).") var overwrite = false
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
     /// The recipe's defaults for the options left unset.
@@ -221,12 +239,18 @@ struct CommonTrainingArguments: ParsableArguments {
     enum CodingKeys: String, CodingKey {
         case name, checkpoints, dataroot, direction, inputChannels, outputChannels, lrChoice, beta1, epochsChoice, epochsDecayChoice
         case lrPolicy, lrDecayIters, batchSizeChoice, preprocessChoice, loadSizeChoice, cropSizeChoice, noFlip, seed, maxIters
-        case maxMinutes, saveEvery, saveEpochEvery, printEvery, displayEvery, resume, threads, quiet
+        case maxMinutes, saveEvery, saveEpochEvery, printEvery, displayEvery, resume, overwrite, threads, quiet
     }
+    /// The options this run records in its state (set by ``TrainingSubcommand/run()``).
+    var invocation: [String] = []
+    /// The recipe's name after `train` (set by ``TrainingSubcommand/run()``).
+    var recipeName = ""
     @Flag(help: "No progress bar (loss lines are still printed).") var quiet = false
 
     func check(dataRootRequired: Bool = true) throws {
-        if dataRootRequired && dataroot == nil { throw ValidationError("give --dataroot") }
+        // A continued run takes its data options from its saved state.
+        if dataRootRequired && dataroot == nil && !resume { throw ValidationError("give --dataroot") }
+        guard !(resume && overwrite) else { throw ValidationError("--continue resumes a run, --overwrite deletes it: give one of them") }
         guard !name.isEmpty, !name.contains("/") else { throw ValidationError("--name must be a plain folder name") }
         guard LearningRatePolicy(rawValue: lrPolicy) != nil else { throw ValidationError("--lr-policy must be linear, step or cosine") }
         guard PreprocessMode(rawValue: preprocess) != nil else {
@@ -295,12 +319,17 @@ struct CommonTrainingArguments: ParsableArguments {
         options.printEvery = printEvery
         options.displayEvery = displayEvery
         options.progressBar = !quiet
+        options.replaceExisting = overwrite
+        if let arguments = try? JSONEncoder().encode(invocation) {
+            options.runMetadata = ["command": "stylize train \(recipeName)", "arguments": String(decoding: arguments, as: UTF8.self)]
+        }
+        options.stopRequested = { StopSignals.shared.requested }
         return options
     }
 
     /// Builds a dataset, turning its errors into one plain message.
     func loading<D>(_ build: () throws -> D) throws -> D {
-        do { return try build() } catch let error as ValidationError { throw error } catch { throw ValidationFailure("\(error)") }
+        do { return try build() } catch let error as ValidationError { throw error } catch { throw CommandFailure("\(error)") }
     }
 
     func train(recipe: any TrainingRecipe, training: TrainingOptions, dataset: any Dataset, summary: String) throws {
@@ -310,7 +339,12 @@ struct CommonTrainingArguments: ParsableArguments {
         print("\(summary); parameters: \(parameters)")
         print("writing \(trainer.directory.path) (page: \(trainer.page.pageURL.path))" + (resume ? "; continuing at iteration \(trainer.iterations)" : ""))
         fflush(stdout)
-        try trainer.run()
+        StopSignals.shared.install()
+        do {
+            try trainer.run()
+        } catch TrainingError.interrupted(let signal, _) {
+            throw ExitCode(128 + signal)
+        }
     }
 }
 
@@ -343,6 +377,19 @@ struct NetworkArguments: ParsableArguments {
         guard let kind = DiscriminatorArchitecture.Kind(rawValue: netD) else { throw ValidationError("--netD must be basic, n_layers or pixel") }
         guard ndf >= 1, nLayersD >= 1 else { throw ValidationError("--ndf and --n-layers-D must be positive") }
         return DiscriminatorArchitecture(kind: kind, filters: ndf, layers: nLayersD, normalization: normalization)
+    }
+
+    /// The network-defining options as a recipe with these defaults resolves them (see ``TrainingSubcommand``).
+    func definition(default name: String, normalization: NormalizationKind, dropout recipeDropout: Bool,
+                    common: CommonTrainingArguments, channels: (Int, Int)? = nil) throws -> [(option: String, value: String)] {
+        let (inputChannels, outputChannels) = channels ?? (common.inputChannels, common.outputChannels)
+        let generator = try self.generator(default: name, normalization: normalization, dropout: recipeDropout,
+                                           inputChannels: inputChannels, outputChannels: outputChannels)
+        let discriminator = try self.discriminator(normalization: generator.normalization)
+        return [("--netG", generator.name), ("--ngf", String(generator.filters)), ("--norm", generator.normalization.rawValue),
+                ("--dropout", generator.dropout ? "on" : "off"), ("--input-channels", String(inputChannels)),
+                ("--output-channels", String(outputChannels)), ("--netD", discriminator.kind.rawValue), ("--ndf", String(discriminator.filters)),
+                ("--n-layers-D", discriminator.kind == .nLayers ? String(discriminator.layers) : "-")]
     }
 
     func gan(default mode: GANMode) throws -> GANMode {

@@ -25,7 +25,8 @@ func photoDataset(_ common: CommonTrainingArguments) throws -> SingleDataset {
 }
 
 extension Train {
-    struct Autoencoder: ParsableCommand {
+    struct Autoencoder: TrainingSubcommand {
+        static let recipeName = "vae"
         static let configuration = CommandConfiguration(
             commandName: "vae",
             abstract: "Train latent diffusion's KL autoencoder (the latent space of sr and colorize).",
@@ -62,7 +63,12 @@ extension Train {
             }
         }
 
-        func run() throws {
+        func networkDefinition() throws -> [(option: String, value: String)] {
+            [("--vae-channels", String(vaeChannels)), ("--vae-multipliers", vaeMultipliers), ("--vae-blocks", String(vaeBlocks)),
+             ("--latent-channels", String(latentChannels)), ("--gan-weight", ganWeight > 0 ? "> 0 (with a discriminator)" : "0 (none)")]
+        }
+
+        func start() throws {
             var common = self.common
             common.defaults = .latent
             common.applyThreads()
@@ -88,7 +94,7 @@ extension Train {
 
     /// `sr` and `colorize`: a denoising UNet on a trained VAE's latents.
     struct LatentDiffusionArguments: ParsableArguments {
-        @Option(help: "The trained autoencoder (latest_net_VAE.safetensors of stylize train vae).") var vae: String
+        @Option(help: "The trained autoencoder (latest_net_VAE.safetensors of stylize train vae).") var vae: String?
         @Option(help: "UNet channels of the first level.") var unetChannels = 64
         @Option(help: "UNet channel multipliers, comma-separated.") var unetMultipliers = "1,2,2"
         @Option(help: "UNet residual blocks per level.") var unetBlocks = 2
@@ -124,20 +130,28 @@ extension Train {
             return options
         }
 
+        /// The network-defining options (see ``TrainingSubcommand``).
+        func definition() -> [(option: String, value: String)] {
+            [("--vae", vae ?? "-"), ("--unet-channels", String(unetChannels)), ("--unet-multipliers", unetMultipliers),
+             ("--unet-blocks", String(unetBlocks)), ("--attention-levels", attentionLevels), ("--schedule", schedule),
+             ("--prediction", prediction)]
+        }
+
         /// The frozen autoencoder and its latent scale factor.
         func autoencoder() throws -> (AutoencoderKL, Float) {
+            guard let vae else { throw ValidationError("give --vae (the latest_net_VAE.safetensors of stylize train vae)") }
             let url = URL(fileURLWithPath: vae)
             do {
                 let archive = try Safetensors.read(contentsOf: url)
                 guard archive.metadata["kind"] == "autoencoder_kl", let text = archive.metadata["autoencoder"],
                       let configuration = try? JSONDecoder().decode(AutoencoderConfiguration.self, from: Data(text.utf8)),
                       let scale = archive.metadata["scale_factor"].flatMap(Float.init), scale > 0, scale.isFinite else {
-                    throw ValidationFailure("\(url.path): not an autoencoder written by stylize train vae")
+                    throw CommandFailure("\(url.path): not an autoencoder written by stylize train vae")
                 }
                 let model = AutoencoderKL(configuration)
                 try model.load(stateDictionary: archive.dictionary)
                 return (model, scale)
-            } catch let error as ValidationFailure { throw error } catch { throw ValidationFailure("\(error)") }
+            } catch let error as CommandFailure { throw error } catch { throw CommandFailure("\(error)") }
         }
 
         func train(task: LatentDiffusionTask, common: CommonTrainingArguments, conditionNoise: Float = 0) throws {
@@ -158,7 +172,8 @@ extension Train {
         }
     }
 
-    struct SuperResolution: ParsableCommand {
+    struct SuperResolution: TrainingSubcommand {
+        static let recipeName = "sr"
         static let configuration = CommandConfiguration(
             commandName: "sr",
             abstract: "Train ×f super-resolution by latent diffusion on a trained VAE (f of the VAE, 4 by default).",
@@ -177,17 +192,21 @@ extension Train {
             var common = self.common
             common.defaults = .latent
             try common.check()
+            guard diffusion.vae != nil || common.resume else { throw ValidationError("give --vae (the latest_net_VAE.safetensors of stylize train vae)") }
             guard conditionNoise >= 0 else { throw ValidationError("--condition-noise must not be negative") }
         }
 
-        func run() throws {
+        func networkDefinition() throws -> [(option: String, value: String)] { diffusion.definition() }
+
+        func start() throws {
             var common = self.common
             common.defaults = .latent
             try diffusion.train(task: .superResolution, common: common, conditionNoise: conditionNoise)
         }
     }
 
-    struct Colorize: ParsableCommand {
+    struct Colorize: TrainingSubcommand {
+        static let recipeName = "colorize"
         static let configuration = CommandConfiguration(
             commandName: "colorize",
             abstract: "Train colorization by latent diffusion on a trained VAE.",
@@ -204,9 +223,12 @@ extension Train {
             var common = self.common
             common.defaults = .latent
             try common.check()
+            guard diffusion.vae != nil || common.resume else { throw ValidationError("give --vae (the latest_net_VAE.safetensors of stylize train vae)") }
         }
 
-        func run() throws {
+        func networkDefinition() throws -> [(option: String, value: String)] { diffusion.definition() }
+
+        func start() throws {
             var common = self.common
             common.defaults = .latent
             try diffusion.train(task: .colorization, common: common)

@@ -1,5 +1,6 @@
 import Foundation
 import ImageIO
+import SafeFiles
 
 /// A static HTML page of image rows, like the reference implementation's `web/index.html`.
 public enum HTMLGallery {
@@ -41,7 +42,7 @@ public enum HTMLGallery {
         }
         html += "</body>\n</html>\n"
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(html.utf8).write(to: url, options: .atomic)
+        try AtomicFile.write(Data(html.utf8), to: url)
     }
 
     /// `text` with the five HTML special characters escaped.

@@ -1,5 +1,7 @@
+import Console
 import Datasets
 import Foundation
+import SafeFiles
 import ImageIO
 import Models
 import NN
@@ -43,6 +45,15 @@ public struct TrainingOptions: Sendable {
     public var displayEvery = 200
     /// A live progress bar on standard error (only when it is a terminal).
     public var progressBar = true
+    /// Start over when the run folder already holds a run (its files are removed first); otherwise such a run is
+    /// refused unless resumed.
+    public var replaceExisting = false
+    /// Facts saved with the state (`TrainingState.runMetadata`), e.g. the command line that started the run.
+    public var runMetadata: [String: String] = [:]
+    /// Asked after every iteration: a signal number stops the run there (state saved, ``TrainingError/interrupted``).
+    public var stopRequested: (@Sendable () -> Int32?)?
+    /// Generators are written as float16 where it holds them closely (half the disk), float32 elsewhere.
+    public var generatorPrecision = StoragePrecision.float16WhereCloseEnough
 
     public init(name: String, checkpoints: URL) {
         self.name = name
@@ -112,9 +123,18 @@ public enum TrainingError: Error, CustomStringConvertible {
     case emptyDataset(String)
     /// The saved state does not fit the recipe as configured now.
     case incompatibleState(String)
+    /// The run folder already holds a run, and neither resuming nor replacing it was asked for.
+    case runExists(path: String, iterations: Int?)
+    /// A signal stopped the run after `iteration` (its state is saved).
+    case interrupted(signal: Int32, iteration: Int)
 
     public var description: String {
         switch self {
+        case .runExists(let path, let iterations):
+            return "\(path): a run exists here" + (iterations.map { " (\($0) iterations)" } ?? "")
+                + "; --continue resumes it, --overwrite starts over (and deletes it), or choose another --name"
+        case .interrupted(let signal, let iteration):
+            return "interrupted by \(signal == SIGINT ? "Ctrl-C" : "signal \(signal)") after iteration \(iteration); the state is saved"
         case .incompatibleState(let reason): return "cannot continue: \(reason) (continue with the options the run started with)"
         case .noState(let path): return "\(path): no training state to continue from (train without --continue first)"
         case .emptyDataset(let reason): return "no training data: \(reason)"
@@ -153,9 +173,40 @@ public final class Trainer {
     }
 
     var state: TrainingState {
-        TrainingState(modules: recipe.modules, optimizers: recipe.optimizers,
-                      counters: ["epoch": epoch, "iteration_in_epoch": iterationInEpoch, "iterations": iterations],
-                      buffers: recipe.buffers(), generator: recipe.random)
+        var state = TrainingState(modules: recipe.modules, optimizers: recipe.optimizers,
+                                  counters: ["epoch": epoch, "iteration_in_epoch": iterationInEpoch, "iterations": iterations],
+                                  buffers: recipe.buffers(), generator: recipe.random)
+        state.runMetadata = options.runMetadata
+        return state
+    }
+
+    /// Whether ``resume()`` restored a state (a run that continues may write into its folder).
+    public private(set) var resumed = false
+
+    /// Files of a run in ``directory``: the state, the loss log and curve, exported generators, the page.
+    func runFiles() -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { name in
+            name == "latest_state.safetensors" || name == "loss_log.jsonl" || name == "loss_curve.png" || name == "web"
+                || (name.hasSuffix(".safetensors") && (name.hasPrefix("latest_net_") || (name.hasPrefix("epoch_") && name.contains("_net_"))))
+        }.map { directory.appendingPathComponent($0) }
+    }
+
+    /// Refuses to start a fresh run over an existing one, or removes it with ``TrainingOptions/replaceExisting``.
+    func claimDirectory() throws {
+        AtomicFile.removeStale(in: directory, foundationTemporaries: true)
+        guard !resumed else { return }
+        let existing = runFiles()
+        // A run is its state, its loss log or its exported generators; a page or curve alone is not.
+        let defining = existing.filter { !["loss_curve.png", "web"].contains($0.lastPathComponent) && !$0.lastPathComponent.hasPrefix("epoch_") }
+        guard !defining.isEmpty else { return }
+        guard options.replaceExisting else {
+            let iterations = (try? Safetensors.metadata(contentsOf: stateURL))?["counter.iterations"].flatMap(Int.init)
+            throw TrainingError.runExists(path: directory.path, iterations: iterations)
+        }
+        for url in existing {
+            do { try FileManager.default.removeItem(at: url) } catch { throw FileProblem.from(error, path: url.path) }
+        }
     }
 
     /// Restores `latest_state.safetensors` and the loss log up to the restored iteration.
@@ -170,6 +221,7 @@ public final class Trainer {
         // Records logged after the last saved state are dropped: the resumed run logs them again.
         records = readLog().filter { $0.iteration <= iterations }
         try rewriteLog()
+        resumed = true
     }
 
     /// Saves the full state and the latest generators (atomically); with `epochSnapshot`, also per-epoch generators.
@@ -178,10 +230,11 @@ public final class Trainer {
         try state.save(to: stateURL)
         for exported in recipe.exportedGenerators {
             let metadata = exported.metadata.merging(["epoch": String(epoch), "iterations": String(iterations)]) { own, _ in own }
-            try exported.module.save(to: directory.appendingPathComponent("latest_net_\(exported.name).safetensors"), metadata: metadata)
+            try exported.module.save(to: directory.appendingPathComponent("latest_net_\(exported.name).safetensors"),
+                                     precision: options.generatorPrecision, metadata: metadata)
             if epochSnapshot {
                 try exported.module.save(to: directory.appendingPathComponent("epoch_\(epoch)_net_\(exported.name).safetensors"),
-                                         metadata: metadata)
+                                         precision: options.generatorPrecision, metadata: metadata)
             }
         }
     }
@@ -189,12 +242,25 @@ public final class Trainer {
     /// The total number of iterations the schedule asks for.
     public var scheduledIterations: Int { (options.epochs + options.decayEpochs) * loader.batchCount }
 
-    /// Trains until the schedule ends or a `maxIterations`/`maxMinutes` bound; saves at every stop.
+    /// Trains until the schedule ends, a `maxIterations`/`maxMinutes` bound or a stop signal; saves at every stop.
     ///
-    /// - Parameter log: receives the periodic loss lines and the final message (default: standard output).
-    public func run(log: (String) -> Void = { print($0); fflush(stdout) }) throws {
+    /// A fresh run refuses a folder that holds a run (``TrainingError/runExists(path:iterations:)``) unless
+    /// ``TrainingOptions/replaceExisting``. Temporary files a killed run left are removed first. Feedback files (curve,
+    /// page, images) that cannot be written are warned about and the run goes on; so are periodic saves (the last
+    /// good state stays), but the final save must succeed.
+    ///
+    /// - Parameters:
+    ///   - log: receives the periodic loss lines and the final message (default: standard output).
+    ///   - warn: receives warnings (default: standard error).
+    /// - Throws: ``TrainingError/interrupted(signal:iteration:)`` after saving, when ``TrainingOptions/stopRequested``
+    ///   reported a signal.
+    public func run(log: (String) -> Void = { print($0); fflush(stdout) },
+                    warn: (String) -> Void = { FileHandle.standardError.write(Data(("warning: " + $0 + "\n").utf8)) }) throws {
         let start = Date()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Folder.create(directory)
+        try claimDirectory()
+        try? Folder.create(page.imagesDirectory)
+        AtomicFile.removeStale(in: page.imagesDirectory)
         if !FileManager.default.fileExists(atPath: logURL.path) { try rewriteLog() }
         let lossLog = try FileHandle(forWritingTo: logURL)
         defer { try? lossLog.close() }
@@ -209,10 +275,19 @@ public final class Trainer {
             if let minutes = options.maxMinutes, Date().timeIntervalSince(start) >= minutes * 60 { return true }
             return false
         }
+        var warned = Set<String>()
+        /// Runs `body`; a failure is warned about (once per kind) and the run goes on.
+        func tolerating(_ what: String, _ body: () throws -> Void) {
+            do { try body() } catch {
+                guard warned.insert(what).inserted else { return }
+                progress.status.clear()
+                warn("\(what) failed, training goes on: \(error)")
+            }
+        }
         func stop(_ message: String) throws {
             progress.finish()
             try save()
-            try refreshFeedback(latest: latest)
+            tolerating("writing the loss curve and page") { try refreshFeedback(latest: latest) }
             log(message)
         }
         while epoch < totalEpochs {
@@ -238,17 +313,21 @@ public final class Trainer {
                     lossLog.write(Trainer.encode(record, learningRate: rate, seconds: Date().timeIntervalSince(start)))
                     if !progress.isLive { log(progress.line(iteration: iterations, epoch: epoch, totalEpochs: totalEpochs, losses: latest, names: recipe.lossNames)) }
                 }
-                if iterations % options.saveEvery == 0 { try save() }
+                if iterations % options.saveEvery == 0 { tolerating("saving the state") { try save() } }
                 if iterations % options.displayEvery == 0 {
-                    try page.saveVisuals(epoch: epoch + 1, recipe.visuals())
-                    try refreshFeedback(latest: latest)
+                    tolerating("writing the page's images") { try page.saveVisuals(epoch: epoch + 1, recipe.visuals()) }
+                    tolerating("writing the loss curve and page") { try refreshFeedback(latest: latest) }
+                }
+                if let signal = options.stopRequested?() {
+                    try stop("stopped after iteration \(iterations), in epoch \(epoch + 1) of \(totalEpochs) (interrupted); state saved to \(stateURL.path); --continue resumes")
+                    throw TrainingError.interrupted(signal: signal, iteration: iterations)
                 }
             }
-            try page.saveVisuals(epoch: epoch + 1, recipe.visuals())
+            tolerating("writing the page's images") { try page.saveVisuals(epoch: epoch + 1, recipe.visuals()) }
             epoch += 1
             iterationInEpoch = 0
-            try save(epochSnapshot: epoch % options.saveEpochEvery == 0 || epoch == totalEpochs)
-            try refreshFeedback(latest: latest)
+            tolerating("saving the state") { try save(epochSnapshot: epoch % options.saveEpochEvery == 0 || epoch == totalEpochs) }
+            tolerating("writing the loss curve and page") { try refreshFeedback(latest: latest) }
         }
         try stop("finished \(totalEpochs) epochs, \(iterations) iterations; generators in \(directory.path)")
     }
@@ -300,7 +379,7 @@ public final class Trainer {
         var data = Data()
         for record in records { data += kept[record.iteration] ?? Trainer.encode(record, learningRate: 0, seconds: 0) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try data.write(to: logURL, options: .atomic)
+        try AtomicFile.write(data, to: logURL)
     }
 }
 
@@ -315,16 +394,18 @@ extension RunPage {
     }
 }
 
-/// Progress of a run: a live bar on a terminal (iteration, epoch, it/s, ETA, losses), else nothing (the trainer logs lines).
+/// Progress of a run: a live bar on a terminal (iteration, epoch, it/s, ETA, losses) fitted to its width, else nothing
+/// (the trainer logs lines).
 final class TrainingProgress {
-    let isLive: Bool
+    let status: StatusLine
+    var isLive: Bool { status.isLive }
     let start = Date()
     let startIteration: Int
     let targetIterations: Int
     let maxMinutes: Double?
 
     init(enabled: Bool, startIteration: Int, targetIterations: Int, maxMinutes: Double?) {
-        isLive = enabled && isatty(STDERR_FILENO) != 0
+        status = StatusLine(enabled: enabled)
         self.startIteration = startIteration
         self.targetIterations = max(targetIterations, startIteration)
         self.maxMinutes = maxMinutes
@@ -333,13 +414,10 @@ final class TrainingProgress {
     func update(iteration: Int, epoch: Int, totalEpochs: Int, losses: [String: Float], names: [String]) {
         guard isLive else { return }
         let fraction = Double(iteration) / Double(max(targetIterations, 1))
-        let width = 20, filled = min(width, Int(fraction * Double(width)))
-        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        let text = "\r[\(bar)] " + line(iteration: iteration, epoch: epoch, totalEpochs: totalEpochs, losses: losses, names: names)
-        FileHandle.standardError.write(Data((text + "\u{1B}[K").utf8))
+        status.show(progressBar(fraction) + " " + line(iteration: iteration, epoch: epoch, totalEpochs: totalEpochs, losses: losses, names: names))
     }
 
-    func finish() { if isLive { FileHandle.standardError.write(Data("\n".utf8)) } }
+    func finish() { status.finish() }
 
     /// `it 120/4000  epoch 3/200  1.25 it/s  ETA 51:40  D_A 0.2500 …`
     func line(iteration: Int, epoch: Int, totalEpochs: Int, losses: [String: Float], names: [String]) -> String {
@@ -350,15 +428,5 @@ final class TrainingProgress {
         let summary = names.compactMap { name in losses[name].map { String(format: "%@ %.4f", name, $0) } }.joined(separator: "  ")
         return String(format: "it %d/%d  epoch %d/%d  %.2f it/s  ETA %@  %@", iteration, targetIterations, epoch + 1, totalEpochs,
                       rate, ProgressClock.format(remaining), summary)
-    }
-}
-
-/// `m:ss` or `h:mm:ss`.
-public enum ProgressClock {
-    public static func format(_ seconds: Double) -> String {
-        guard seconds.isFinite else { return "--:--" }
-        let whole = Int(seconds.rounded())
-        return whole >= 3600 ? String(format: "%d:%02d:%02d", whole / 3600, whole / 60 % 60, whole % 60)
-            : String(format: "%d:%02d", whole / 60, whole % 60)
     }
 }

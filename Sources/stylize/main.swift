@@ -1,4 +1,4 @@
 import StylizeCLI
 
 ProcessSetup.tuneOpenBLAS()
-Stylize.main()
+Stylize.launch()

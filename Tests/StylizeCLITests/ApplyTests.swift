@@ -67,10 +67,12 @@ final class ApplyTests: XCTestCase {
         let flat = try stylize(["--model", model, root.appendingPathComponent("in").path, root.appendingPathComponent("flat").path,
                                 "--format", "jpg", "--quiet"])
         XCTAssertEqual(flat.status, 0, flat.error)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("flat").path).sorted(), ["a.jpg", "b.jpg"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("flat").path).sorted(),
+                       [".stylize-outputs.jsonl", "a.jpg", "b.jpg"])
         let again = try stylize(["--model", model, root.appendingPathComponent("in/a.png").path, output.path, "--overwrite", "--quiet"])
         XCTAssertTrue(again.output.contains("done 1, skipped 0"), again.output)
-        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: output.path).contains { $0.hasPrefix(".") }, "no temporary files")
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: output.path).contains { $0.hasPrefix(".") && $0 != ".stylize-outputs.jsonl" },
+                       "no temporary files")
     }
 
     /// Tiles with shared statistics give the untiled result (whole-image statistics below a megapixel).
@@ -101,7 +103,8 @@ final class ApplyTests: XCTestCase {
         XCTAssertTrue(second.output.contains("done 1"), second.output)
         let same = try stylize(["--model", model, root.appendingPathComponent("in").path, root.appendingPathComponent("in").path])
         XCTAssertNotEqual(same.status, 0)
-        XCTAssertTrue(same.error.contains("also an input"), same.error)
+        XCTAssertEqual(same.status, 1)
+        XCTAssertTrue(same.error.contains("is the input folder"), same.error)
     }
 
     func testModelErrorsAreClear() throws {
@@ -177,5 +180,164 @@ final class ApplyTests: XCTestCase {
         let list = try stylize(["models", "list"])
         XCTAssertEqual(list.status, 0, list.error)
         XCTAssertTrue(list.output.contains("cyclegan/style_monet") && list.output.contains("pix2pix/edges2shoes"), list.output)
+    }
+    func bytes(_ relative: String) throws -> Data { try Data(contentsOf: root.appendingPathComponent(relative)) }
+
+    /// The reproductions: an output folder that is an input folder through a link (on either side), a single
+    /// file whose output would be itself, colorize the same way, and a nested output folder holding a user's photo
+    /// with --overwrite. Each is refused before any work, and the originals keep their bytes.
+    func testOriginalsAreNeverReplacedThroughLinksOrNesting() throws {
+        try copy("rgb8.png", to: "same2/photo.png")
+        try copy("gray8.png", to: "same2/other.png")
+        let link = root.appendingPathComponent("same2_link")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: root.appendingPathComponent("same2"))
+        let original = try bytes("same2/photo.png")
+        let model = checkpoints.appendingPathComponent("resnet9_ngf4.zip.pth").path
+        let same2 = root.appendingPathComponent("same2").path
+        let cases: [[String]] = [
+            ["--model", model, same2, link.path, "--overwrite"],
+            ["--model", model, same2, link.path],
+            ["--model", model, link.path, same2, "--overwrite"],
+            ["--model", model, same2 + "/photo.png", link.path, "--overwrite"],
+            ["--model", model, link.path + "/../same2/photo.png", same2, "--overwrite"],
+            ["colorize", same2, link.path, "--overwrite", "--steps", "1"],
+        ]
+        for arguments in cases {
+            let result = try stylize(arguments)
+            XCTAssertEqual(result.status, 1, "\(arguments): \(result.output)")
+            XCTAssertTrue(result.error.contains("your originals are never replaced"), result.error)
+            XCTAssertEqual(try bytes("same2/photo.png"), original, "\(arguments)")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: same2).sorted(), ["other.png", "photo.png"], "nothing written")
+        }
+        // rec/ → rec/a/b/ recursively: rec/photo.png's output would replace the user's rec/a/b/photo.png.
+        try copy("rgb8.png", to: "rec/photo.png")
+        try copy("gray8.png", to: "rec/a/b/photo.png")
+        let userPhoto = try bytes("rec/a/b/photo.png")
+        let nested = try stylize(["--model", model, root.appendingPathComponent("rec").path, root.appendingPathComponent("rec/a/b").path,
+                                  "--recursive", "--overwrite"])
+        XCTAssertEqual(nested.status, 1)
+        XCTAssertTrue(nested.error.contains("was not written by stylize") && nested.error.contains("rec/a/b/photo.png"), nested.error)
+        XCTAssertEqual(try bytes("rec/a/b/photo.png"), userPhoto)
+    }
+
+    /// The output folder's manifest: outputs of another model are kept but reported; unreadable formats are counted in
+    /// the summary; --overwrite replaces stylize's own outputs inside an input folder.
+    func testManifestModelChangesAndUnreadableFormats() throws {
+        try copy("rgb8.png", to: "in/a.png")
+        try copy("baseline420.jpg", to: "in/b.jpg")
+        try Data(count: 10).write(to: root.appendingPathComponent("in/c.webp"))
+        try Data(count: 10).write(to: root.appendingPathComponent("in/d.TIF"))
+        let input = root.appendingPathComponent("in").path, output = root.appendingPathComponent("out").path
+        let first = try stylize(["--model", checkpoints.appendingPathComponent("resnet9_ngf4.zip.pth").path, input, output, "--quiet"])
+        XCTAssertEqual(first.status, 0, first.error)
+        XCTAssertTrue(first.output.contains("not read: 1 .tif, 1 .webp (stylize reads PNG and JPEG only)"), first.output)
+        let manifest = try String(contentsOf: root.appendingPathComponent("out/.stylize-outputs.jsonl"), encoding: .utf8)
+        XCTAssertEqual(manifest.split(separator: "\n").count, 2)
+        XCTAssertTrue(manifest.contains("resnet9_ngf4.zip.pth"), manifest)
+        let other = checkpoints.appendingPathComponent("resnet9_ngf4.legacy.pth").path
+        let second = try stylize(["--model", other, input, output, "--quiet"])
+        XCTAssertEqual(second.status, 0, second.error)
+        XCTAssertTrue(second.output.contains("skipped 2") && second.output.contains("kept 2 existing output(s) made by")
+                      && second.output.contains("--overwrite redoes them"), second.output)
+        let redo = try stylize(["--model", other, input, output, "--quiet", "--overwrite"])
+        XCTAssertTrue(redo.output.contains("done 2"), redo.output)
+        XCTAssertTrue(try String(contentsOf: root.appendingPathComponent("out/.stylize-outputs.jsonl"), encoding: .utf8).contains("legacy"))
+    }
+
+    /// Output problems are found before any image is processed, in plain words.
+    func testOutputProblemsSurfaceBeforeWork() throws {
+        try copy("rgb8.png", to: "in/a.png")
+        let blocker = root.appendingPathComponent("blocker")
+        try Data([1]).write(to: blocker)
+        let model = checkpoints.appendingPathComponent("resnet9_ngf4.zip.pth").path
+        let under = try stylize(["--model", model, root.appendingPathComponent("in").path, blocker.appendingPathComponent("out").path])
+        XCTAssertEqual(under.status, 1)
+        XCTAssertTrue(under.error.contains("\(blocker.path) is a file, not a folder") && !under.error.contains("NSCocoaErrorDomain"), under.error)
+        XCTAssertFalse(under.error.contains("to do"), "no work started: \(under.error)")
+        let file = try stylize(["--model", model, root.appendingPathComponent("in").path, blocker.path])
+        XCTAssertTrue(file.error.contains("the output must be a folder"), file.error)
+        XCTAssertEqual(try Data(contentsOf: blocker), Data([1]))
+    }
+
+    /// One error format ("Error: …"), exit code 64 only for usage errors, suggestions for typos, every bundled model
+    /// listed and usable by name.
+    func testErrorsExitCodesAndDiscoverability() throws {
+        try copy("rgb8.png", to: "in/a.png")
+        let input = root.appendingPathComponent("in").path
+        let typo = try stylize(["colourise", input, root.appendingPathComponent("o").path])
+        XCTAssertEqual(typo.status, 64)
+        XCTAssertTrue(typo.error.contains("unknown command 'colourise'; did you mean 'colorize'?"), typo.error)
+        let misspelt = try stylize(["--model", "photo2monnet", input, root.appendingPathComponent("o").path])
+        XCTAssertEqual(misspelt.status, 1)
+        XCTAssertTrue(misspelt.error.hasPrefix("Error: no model named 'photo2monnet'; did you mean photo2monet?"), misspelt.error)
+        XCTAssertFalse(misspelt.error.contains("Usage:"), "a runtime failure is not a usage error")
+        let empty = root.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let nothing = try stylize(["--model", "photo2monet", empty.path, root.appendingPathComponent("o").path])
+        XCTAssertEqual(nothing.status, 1)
+        XCTAssertTrue(nothing.error.hasPrefix("Error: no PNG or JPEG images in"), nothing.error)
+        let noModel = try stylize([input, root.appendingPathComponent("o").path])
+        XCTAssertEqual(noModel.status, 64)
+        XCTAssertTrue(noModel.error.contains("give --model"), noModel.error)
+
+        let list = try stylize(["models", "list"])
+        for name in ["stylize/photo2monet", "stylize/upscale_x4", "stylize/colorize"] { XCTAssertTrue(list.output.contains(name), list.output) }
+        let help = try stylize(["--help"])
+        XCTAssertTrue(help.output.contains("Examples:") && help.output.contains("Bundled models: photo2monet"), help.output)
+        let wrongKind = try stylize(["--model", "colorize", input, root.appendingPathComponent("o").path])
+        XCTAssertTrue(wrongKind.error.contains("run it with `stylize colorize --model colorize"), wrongKind.error)
+        let named = try stylize(["upscale", "--model", "upscale_x4", input, root.appendingPathComponent("up").path, "--steps", "1", "--quiet"])
+        XCTAssertEqual(named.status, 0, named.error)
+        XCTAssertEqual(try Image.read(contentsOf: root.appendingPathComponent("up/a.png")).width, 37 * 4)
+    }
+
+    /// tools/install.sh puts the binary and the models under a prefix; the installed binary, started from another folder
+    /// through a symbolic link (argv[0] is then just "stylize"), finds its models.
+    func testInstalledToolWorksOutsideTheBuildTree() throws {
+        let repository = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent()
+        let prefix = root.appendingPathComponent("prefix")
+        let install = Process()
+        install.executableURL = URL(fileURLWithPath: "/bin/bash")
+        install.arguments = [repository.appendingPathComponent("tools/install.sh").path, "--binary", StylizeBinary.binary.path, prefix.path]
+        install.standardOutput = FileHandle.nullDevice
+        try install.run()
+        install.waitUntilExit()
+        XCTAssertEqual(install.terminationStatus, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: prefix.appendingPathComponent("share/stylize/models/registry.json").path))
+        let bin = root.appendingPathComponent("elsewhere/bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: bin.appendingPathComponent("stylize"), withDestinationURL: prefix.appendingPathComponent("bin/stylize"))
+        try copy("rgb8.png", to: "elsewhere/in/a.png")
+        func installed(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["stylize"] + arguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["PATH"] = bin.path + ":/usr/bin:/bin"
+            environment["STYLIZE_MODELS_DIR"] = nil
+            process.environment = environment
+            process.currentDirectoryURL = root.appendingPathComponent("elsewhere")
+            let output = Pipe(), error = Pipe()
+            process.standardOutput = output
+            process.standardError = error
+            try process.run()
+            let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        }
+        let list = try installed(["models", "list"])
+        XCTAssertEqual(list.status, 0, list.error)
+        XCTAssertTrue(list.output.contains(prefix.appendingPathComponent("share/stylize/models").path), list.output)
+        for (arguments, output) in [(["--model", "photo2monet", "in", "monet"], "monet"), (["upscale", "in", "big", "--steps", "1"], "big"),
+                                    (["colorize", "in", "color", "--steps", "1"], "color")] {
+            let result = try installed(arguments + ["--quiet"])
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.error)")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("elsewhere/\(output)/a.png").path), output)
+        }
+        // Moved away from its models, it says where it looked, each place once.
+        try FileManager.default.moveItem(at: prefix.appendingPathComponent("share"), to: root.appendingPathComponent("moved"))
+        let lost = try installed(["models", "list"])
+        XCTAssertEqual(lost.status, 1)
+        XCTAssertTrue(lost.error.contains(prefix.appendingPathComponent("share/stylize/models").path) && lost.error.contains("STYLIZE_MODELS_DIR"), lost.error)
     }
 }

@@ -11,7 +11,7 @@ final class CommandLineTests: XCTestCase {
     func testVersionAndHelp() throws {
         let version = try run(["--version"])
         XCTAssertEqual(version.status, 0)
-        XCTAssertEqual(version.output.trimmingCharacters(in: .whitespacesAndNewlines), "0.1.0")
+        XCTAssertEqual(version.output.trimmingCharacters(in: .whitespacesAndNewlines), "0.2.0")
         let help = try run(["--help"])
         XCTAssertEqual(help.status, 0)
         XCTAssertTrue(help.output.contains("bench"))

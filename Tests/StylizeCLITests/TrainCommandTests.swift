@@ -2,6 +2,7 @@ import _TestSupport
 import Datasets
 import Foundation
 import ImageIO
+import NN
 import Tensor
 import XCTest
 
@@ -12,7 +13,7 @@ final class TrainCommandTests: XCTestCase {
     override func setUpWithError() throws {
         root = try temporaryDirectory()
         let random = RandomGenerator(seed: 8)
-        for split in ["trainA", "trainB", "testA"] {
+        for split in ["trainA", "trainB", "testA", "testB"] {
             for index in 0..<3 {
                 let coarse = Tensor.randomUniform([1, 3, 3, 3], low: -1, high: 1, generator: random)
                 let url = root.appendingPathComponent("data/\(split)/image \(index).png")
@@ -52,15 +53,120 @@ final class TrainCommandTests: XCTestCase {
         let results = root.appendingPathComponent("results").path
         let page = try StylizeBinary.run(["test", "--model", model, "--dataroot", data, "--results-dir", results, "--quiet"])
         XCTAssertEqual(page.status, 0, page.error)
-        XCTAssertTrue(exists("results/tiny/index.html"))
-        let html = try String(contentsOf: root.appendingPathComponent("results/tiny/index.html"), encoding: .utf8)
+        let html = try String(contentsOf: root.appendingPathComponent("results/tiny_G_A/index.html"), encoding: .utf8)
         XCTAssertTrue(html.contains("images/image%200_fake_B.png"), html)
-        let output = try Image.read(contentsOf: root.appendingPathComponent("results/tiny/images/image 2_fake_B.png"))
+        let output = try Image.read(contentsOf: root.appendingPathComponent("results/tiny_G_A/images/image 2_fake_B.png"))
         XCTAssertEqual([output.width, output.height], [44, 36], "outputs keep the input size")
+        // G_B translates B → A: it takes testB and gets its own page; G_A's page stays.
+        let modelB = root.appendingPathComponent("checkpoints/tiny/latest_net_G_B.safetensors").path
+        let pageB = try StylizeBinary.run(["test", "--model", modelB, "--dataroot", data, "--results-dir", results, "--quiet"])
+        XCTAssertEqual(pageB.status, 0, pageB.error)
+        let htmlB = try String(contentsOf: root.appendingPathComponent("results/tiny_G_B/index.html"), encoding: .utf8)
+        XCTAssertTrue(htmlB.contains("B → A") && htmlB.contains("image%201_fake_A.png"), htmlB)
+        let shownInput = try Image.read(contentsOf: root.appendingPathComponent("results/tiny_G_B/images/image 1_real_B.png"))
+        XCTAssertEqual(shownInput, try Image.read(contentsOf: root.appendingPathComponent("data/testB/image 1.png")), "G_B's input is the B image")
+        XCTAssertEqual(try String(contentsOf: root.appendingPathComponent("results/tiny_G_A/index.html"), encoding: .utf8), html)
 
         let noState = try StylizeBinary.run(["train", "cyclegan", "--dataroot", data, "--name", "other", "--continue"] + tiny)
         XCTAssertNotEqual(noState.status, 0)
         XCTAssertTrue(noState.error.contains("no training state"), noState.error)
+    }
+
+    func state(_ name: String) throws -> [String: String] {
+        try Safetensors.metadata(contentsOf: root.appendingPathComponent("checkpoints/\(name)/latest_state.safetensors"))
+    }
+
+    /// Training again into a folder that holds a run is refused (the run stays whole); --overwrite starts over and
+    /// --continue resumes; both at once are a usage error.
+    func testAnExistingRunIsRefusedUnlessContinuedOrOverwritten() throws {
+        let data = root.appendingPathComponent("data").path
+        let base = ["train", "cyclegan", "--dataroot", data, "--name", "run", "--print-every", "1"] + tiny
+        XCTAssertEqual(try StylizeBinary.run(base + ["--max-iters", "3"]).status, 0)
+        let log = root.appendingPathComponent("checkpoints/run/loss_log.jsonl")
+        let before = try Data(contentsOf: log)
+        let again = try StylizeBinary.run(base + ["--max-iters", "1"])
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.error.contains("a run exists here (3 iterations)") && again.error.contains("--continue")
+                      && again.error.contains("--overwrite"), again.error)
+        XCTAssertEqual(try Data(contentsOf: log), before, "the run is untouched")
+        XCTAssertEqual(try state("run")["counter.iterations"], "3")
+        let over = try StylizeBinary.run(base + ["--max-iters", "1", "--overwrite"])
+        XCTAssertEqual(over.status, 0, over.error)
+        XCTAssertEqual(try state("run")["counter.iterations"], "1")
+        XCTAssertEqual(try String(contentsOf: log, encoding: .utf8).split(separator: "\n").count, 1, "a new loss log")
+        let both = try StylizeBinary.run(base + ["--continue", "--overwrite"])
+        XCTAssertEqual(both.status, 64)
+    }
+
+    /// --continue takes the options the run started with (here a crop the defaults would not give, and the tiny
+    /// networks) and refuses other networks with a sentence naming both.
+    func testContinueReusesTheRunsOptions() throws {
+        let data = root.appendingPathComponent("data").path
+        let checkpoints = root.appendingPathComponent("checkpoints").path
+        let first = try StylizeBinary.run(["train", "cyclegan", "--dataroot", data, "--name", "opts", "--max-iters", "1"] + tiny)
+        XCTAssertEqual(first.status, 0, first.error)
+        let arguments = try XCTUnwrap(try state("opts")["run.arguments"])
+        XCTAssertTrue(arguments.contains("resnet_2blocks") && !arguments.contains("--max-iters"), arguments)
+        let resumed = try StylizeBinary.run(["train", "cyclegan", "--continue", "--name", "opts", "--checkpoints", checkpoints,
+                                             "--max-iters", "2", "--quiet", "--print-every", "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.error + resumed.output)
+        XCTAssertTrue(resumed.output.contains("resnet_2blocks ngf 4") && resumed.output.contains("continuing at iteration 1"), resumed.output)
+        XCTAssertEqual(try state("opts")["counter.iterations"], "2")
+        let changed = try StylizeBinary.run(["train", "cyclegan", "--continue", "--name", "opts", "--checkpoints", checkpoints,
+                                             "--netG", "resnet_9blocks", "--max-iters", "3"])
+        XCTAssertEqual(changed.status, 1)
+        XCTAssertTrue(changed.error.contains("started with --netG resnet_2blocks") && changed.error.contains("asks for --netG resnet_9blocks"),
+                      changed.error)
+        XCTAssertEqual(try state("opts")["counter.iterations"], "2", "nothing ran")
+    }
+
+    /// SIGTERM during training: the iteration finishes, the state is saved at that iteration, the exit code is
+    /// 128 + 15; the run continues from there.
+    func testSIGTERMSavesTheStateAtTheCurrentIteration() throws {
+        let data = root.appendingPathComponent("data").path
+        let process = Process()
+        process.executableURL = StylizeBinary.binary
+        process.arguments = ["train", "cyclegan", "--dataroot", data, "--name", "term", "--max-iters", "100000", "--print-every", "1",
+                             "--save-every", "100000"] + tiny
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let log = root.appendingPathComponent("checkpoints/term/loss_log.jsonl")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, ((try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2 {
+            usleep(20_000)
+        }
+        process.terminate()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 128 + SIGTERM, printed)
+        let match = try XCTUnwrap(printed.range(of: #"stopped after iteration (\d+)"#, options: .regularExpression), printed)
+        let iteration = printed[match].split(separator: " ").last.map(String.init)
+        XCTAssertEqual(try state("term")["counter.iterations"], iteration, "the state is at the iteration the signal stopped")
+        XCTAssertGreaterThanOrEqual(Int(iteration ?? "") ?? 0, 2)
+        let logged = try String(contentsOf: log, encoding: .utf8).split(separator: "\n").count
+        XCTAssertEqual(String(logged), iteration, "every finished iteration is logged")
+    }
+
+    /// A temporary file a killed save left is removed at the next start; a loss curve that cannot be written is a
+    /// warning, not the end of the run; generators are stored as float16 where it holds them closely.
+    func testLeftoversAndFailingPreviewsDoNotStopTheRun() throws {
+        let data = root.appendingPathComponent("data").path
+        let folder = root.appendingPathComponent("checkpoints/leftover")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("loss_curve.png"), withIntermediateDirectories: true)
+        let stale = folder.appendingPathComponent(".latest_state.safetensors.stylize-partial-999999999-1")
+        let foundationLeftover = folder.appendingPathComponent(".dat.nosync5c1.X1y2Z3")
+        try Data(count: 1000).write(to: stale)
+        try Data(count: 1000).write(to: foundationLeftover)
+        let run = try StylizeBinary.run(["train", "cyclegan", "--dataroot", data, "--name", "leftover", "--max-iters", "2"] + tiny)
+        XCTAssertEqual(run.status, 0, run.error)
+        XCTAssertTrue(run.error.contains("warning: writing the loss curve and page failed, training goes on"), run.error)
+        XCTAssertTrue(run.output.contains("stopped after iteration 2"), run.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale.path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: foundationLeftover.path))
+        let header = try String(decoding: Data(contentsOf: folder.appendingPathComponent("latest_net_G_A.safetensors")).prefix(4000), as: UTF8.self)
+        XCTAssertTrue(header.contains("\"F16\""), "generators in float16")
     }
 
     /// A colorization model trains from a folder of colour photos and `stylize --model` applies it to any photo:
@@ -141,7 +247,8 @@ final class TrainCommandTests: XCTestCase {
 
         let wrong = try StylizeBinary.run(["colorize", "--model", srModel, input, root.appendingPathComponent("x").path])
         XCTAssertNotEqual(wrong.status, 0)
-        XCTAssertTrue(wrong.error.contains("not a colorize one"), wrong.error)
+        XCTAssertEqual(wrong.status, 1)
+        XCTAssertTrue(wrong.error.contains("super-resolution model, not a colorize model") && wrong.error.contains("stylize upscale --model"), wrong.error)
         let missing = try StylizeBinary.run(["upscale", "--model", "/nonexistent/m.safetensors", input, root.appendingPathComponent("x").path])
         XCTAssertTrue(missing.error.contains("/nonexistent/m.safetensors: no such model file"), missing.error)
     }

@@ -136,8 +136,10 @@ public final class LatentDiffusionModel: Module {
     /// are blended with linear ramps before the DDIM update, so all tiles share one latent and no seam can form; the
     /// decoder runs on overlapping latent tiles blended the same way in pixels. Memory is bounded by the tile size;
     /// a latent within one tile is sampled whole, exactly as without tiling.
+    ///
+    /// - Parameter progress: called after each UNet or decoder tile with (done, total), for feedback inside a long image.
     public func generate(condition: Tensor, steps: Int, seed: UInt64, eta: Double = 0, noiseLevel: Float = 0,
-                         tiling: LatentTiling = LatentTiling()) -> Tensor {
+                         tiling: LatentTiling = LatentTiling(), progress: ((Int, Int) -> Void)? = nil) -> Tensor {
         withoutGradient {
             let random = RandomGenerator(seed: seed)
             let (batch, height, width) = (condition.shape[0], condition.shape[2], condition.shape[3])
@@ -146,20 +148,26 @@ public final class LatentDiffusionModel: Module {
             let sampler = DDIMSampler(schedule: schedule, steps: steps, eta: eta, prediction: prediction)
             let levels = unet.configuration.conditionsOnNoiseLevel ? [Float](repeating: noiseLevel * 1000, count: batch) : nil
             let multiple = gridMultiple
-            let unetTiles = tiling.aligned(to: multiple)
+            let unetTiles = tiling.aligned(to: multiple), decoderTiles = tiling.aligned(to: 1)
+            let total = sampler.timesteps.count * unetTiles.ranges(length: height).count * unetTiles.ranges(length: width).count
+                + decoderTiles.ranges(length: height).count * decoderTiles.ranges(length: width).count
+            var done = 0
             for timestep in sampler.timesteps {
                 let current = latent
                 let output = Self.tiled(height: height, width: width, tiling: unetTiles, scale: 1) { rows, columns in
                     let tile = Tensor.concatenated([current.sliced(axis: 2, rows).sliced(axis: 3, columns),
                                                     condition.sliced(axis: 2, rows).sliced(axis: 3, columns)], axis: 1)
+                    defer { done += 1; progress?(done, total) }
                     return self.unet.forward(tile, timesteps: [Float](repeating: Float(timestep), count: batch), noiseLevels: levels)
                 }
                 latent = sampler.step(output: output, timestep: timestep, sample: latent,
                                       noise: eta > 0 ? Tensor.randomNormal(latentShape, generator: random) : nil).previous
             }
             let scaled = latent * (1 / scaleFactor)
-            return Self.tiled(height: height, width: width, tiling: tiling.aligned(to: 1), scale: autoencoder.configuration.downsamplingFactor) {
-                rows, columns in self.autoencoder.decode(scaled.sliced(axis: 2, rows).sliced(axis: 3, columns))
+            return Self.tiled(height: height, width: width, tiling: decoderTiles, scale: autoencoder.configuration.downsamplingFactor) {
+                rows, columns in
+                defer { done += 1; progress?(done, total) }
+                return self.autoencoder.decode(scaled.sliced(axis: 2, rows).sliced(axis: 3, columns))
             }.clamped(min: -1, max: 1)
         }
     }
@@ -210,12 +218,13 @@ public final class LatentDiffusionModel: Module {
     /// compared with the input and the bicubic-upsampled difference added, so the output downscales to the input
     /// (the sampled detail stays; 0 keeps the raw sample).
     public func upscale(_ image: Image, steps: Int, seed: UInt64, eta: Double = 0, tiling: LatentTiling = LatentTiling(),
-                        consistencySteps: Int = LatentDiffusionModel.defaultConsistencySteps) -> Image {
+                        consistencySteps: Int = LatentDiffusionModel.defaultConsistencySteps,
+                        progress: ((Int, Int) -> Void)? = nil) -> Image {
         let factor = autoencoder.configuration.downsamplingFactor
         let source = image.rgb().converted(toBitDepth: 8)
         let low = source.tensor()
         let (padded, padding) = Self.padded(low, multiple: gridMultiple)
-        let result = generate(condition: padded, steps: steps, seed: seed, eta: eta, tiling: tiling)
+        let result = generate(condition: padded, steps: steps, seed: seed, eta: eta, tiling: tiling, progress: progress)
         let cropped = result.sliced(axis: 2, (padding.top * factor)..<((padding.top + source.height) * factor))
             .sliced(axis: 3, (padding.left * factor)..<((padding.left + source.width) * factor))
         return Image(tensor: Self.backProjected(cropped, onto: low, factor: factor, steps: consistencySteps))
@@ -238,12 +247,14 @@ public final class LatentDiffusionModel: Module {
     }
 
     /// Colorization of `image` (gray or colour): its lightness kept exactly, the chroma sampled (tiled beyond `tiling`).
-    public func colorize(_ image: Image, steps: Int, seed: UInt64, eta: Double = 0, tiling: LatentTiling = LatentTiling()) -> Image {
+    public func colorize(_ image: Image, steps: Int, seed: UInt64, eta: Double = 0, tiling: LatentTiling = LatentTiling(),
+                         progress: ((Int, Int) -> Void)? = nil) -> Image {
         let factor = autoencoder.configuration.downsamplingFactor
         let source = image.rgb().converted(toBitDepth: 8)
         let lightness = Self.lightness(of: source.tensor())
         let (padded, padding) = Self.padded(lightness, multiple: gridMultiple * factor)
-        let result = generate(condition: Self.spaceToDepth(padded, factor: factor), steps: steps, seed: seed, eta: eta, tiling: tiling)
+        let result = generate(condition: Self.spaceToDepth(padded, factor: factor), steps: steps, seed: seed, eta: eta, tiling: tiling,
+                              progress: progress)
         let cropped = result.sliced(axis: 2, padding.top..<(padding.top + source.height)).sliced(axis: 3, padding.left..<(padding.left + source.width))
         return Image(tensor: Self.replacingLightness(of: cropped.copied(), with: lightness))
     }

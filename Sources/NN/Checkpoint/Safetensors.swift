@@ -1,4 +1,5 @@
 import Foundation
+import SafeFiles
 import Tensor
 
 /// Element formats a safetensors file can hold. Tensors are float32 in memory; F16 and BF16 are
@@ -67,13 +68,32 @@ public enum Safetensors {
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw CheckpointError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
+            throw CheckpointError.unreadable(path: url.path, reason: FileProblem.sentence(for: error))
         }
         return try decode(data, path: url.path)
     }
 
+    /// The metadata of a file, reading only its header (cheap for a large training state).
+    public static func metadata(contentsOf url: URL) throws -> [String: String] {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw CheckpointError.unreadable(path: url.path, reason: FileProblem.sentence(errno: errno))
+        }
+        defer { try? handle.close() }
+        let prefix = handle.readData(ofLength: 8)
+        guard prefix.count == 8 else { throw CheckpointError.malformed(path: url.path, reason: "shorter than the 8-byte header length") }
+        let length = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)) }
+        guard length <= UInt64(maximumHeaderBytes) else {
+            throw CheckpointError.malformed(path: url.path, reason: "header length \(length) is implausible")
+        }
+        let header = handle.readData(ofLength: Int(length))
+        guard header.count == Int(length) else { throw CheckpointError.malformed(path: url.path, reason: "the header is cut short") }
+        var data = prefix
+        data.append(header)
+        return try decode(data, path: url.path, headerOnly: true).metadata
+    }
+
     /// Parses safetensors bytes; `path` names the source in errors.
-    public static func decode(_ data: Data, path: String = "<memory>") throws -> SafetensorsArchive {
+    public static func decode(_ data: Data, path: String = "<memory>", headerOnly: Bool = false) throws -> SafetensorsArchive {
         guard data.count >= 8 else { throw CheckpointError.malformed(path: path, reason: "file is \(data.count) bytes, shorter than the 8-byte header length") }
         let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)) }
         guard headerLength <= UInt64(maximumHeaderBytes), Int(headerLength) <= data.count - 8 else {
@@ -84,7 +104,7 @@ public enum Safetensors {
             throw CheckpointError.malformed(path: path, reason: "header is not a JSON object")
         }
         let dataStart = 8 + Int(headerLength)
-        let payloadLength = data.count - dataStart
+        let payloadLength = headerOnly ? Int.max : data.count - dataStart
         var metadata: [String: String] = [:]
         var entries: [(name: String, dataType: String, shape: [Int], begin: Int, end: Int)] = []
         for (name, value) in header {
@@ -106,6 +126,7 @@ public enum Safetensors {
             }
             entries.append((name, dataType, shape, offsets[0], offsets[1]))
         }
+        if headerOnly { return SafetensorsArchive(tensors: [], metadata: metadata) }
         entries.sort { $0.begin < $1.begin }
         var tensors: [(name: String, tensor: Tensor)] = []
         for entry in entries {
@@ -161,12 +182,44 @@ public enum Safetensors {
         return UInt16((bits &+ rounding) >> 16)
     }
 
+    /// Whether float16 holds `tensor` closely enough to store weights in it: no value overflows, and each value
+    /// rounds to within 0.1% of itself or of 0.1% of the tensor's largest magnitude (float16 keeps 11 significant
+    /// bits, 0.05%; tensors with a wide range of tiny values, such as some running variances, stay float32).
+    public static func float16IsCloseEnough(_ tensor: Tensor) -> Bool {
+        var largest: Float = 0
+        for index in 0..<tensor.count { largest = max(largest, abs(tensor.pointer[index])) }
+        guard largest.isFinite, largest <= Float(Float16.greatestFiniteMagnitude) else { return false }
+        let floor = largest * 1e-3
+        for index in 0..<tensor.count {
+            let value = tensor.pointer[index]
+            if abs(Float(Float16(value)) - value) > 1e-3 * max(abs(value), floor) { return false }
+        }
+        return true
+    }
+
+    /// The storage type of each tensor: `dataType`, except that ``StoragePrecision/float16WhereCloseEnough`` keeps
+    /// tensors float16 cannot hold closely (``float16IsCloseEnough(_:)``) as float32.
+    static func dataTypes(_ archive: SafetensorsArchive, _ precision: StoragePrecision) -> [StorageDataType] {
+        archive.tensors.map { entry in
+            switch precision {
+            case .exactly(let dataType): return dataType
+            case .float16WhereCloseEnough: return float16IsCloseEnough(entry.tensor) ? .float16 : .float32
+            }
+        }
+    }
+
     /// Serialises `archive`, every tensor stored as `dataType`.
     public static func encode(_ archive: SafetensorsArchive, dataType: StorageDataType = .float32) -> Data {
+        encode(archive, precision: .exactly(dataType))
+    }
+
+    /// Serialises `archive` with each tensor's storage type chosen by `precision`.
+    public static func encode(_ archive: SafetensorsArchive, precision: StoragePrecision) -> Data {
+        let types = dataTypes(archive, precision)
         var header: [String: Any] = [:]
         if !archive.metadata.isEmpty { header["__metadata__"] = archive.metadata }
         var offset = 0
-        for (name, tensor) in archive.tensors {
+        for ((name, tensor), dataType) in zip(archive.tensors, types) {
             let bytes = tensor.count * dataType.byteCount
             header[name] = ["dtype": dataType.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
             offset += bytes
@@ -176,7 +229,7 @@ public enum Safetensors {
         var data = Data(capacity: 8 + headerData.count + offset)
         withUnsafeBytes(of: UInt64(headerData.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(headerData)
-        for (_, tensor) in archive.tensors {
+        for ((_, tensor), dataType) in zip(archive.tensors, types) {
             switch dataType {
             case .float32:
                 data.append(UnsafeBufferPointer(start: tensor.pointer, count: tensor.count))
@@ -193,18 +246,37 @@ public enum Safetensors {
 
     /// Writes atomically (a temporary file renamed into place), so a crash never leaves half a file.
     public static func write(_ archive: SafetensorsArchive, to url: URL, dataType: StorageDataType = .float32) throws {
+        try write(archive, to: url, precision: .exactly(dataType))
+    }
+
+    /// Writes atomically with each tensor's storage type chosen by `precision`.
+    public static func write(_ archive: SafetensorsArchive, to url: URL, precision: StoragePrecision) throws {
         do {
-            try encode(archive, dataType: dataType).write(to: url, options: .atomic)
+            try AtomicFile.write(encode(archive, precision: precision), to: url)
         } catch {
-            throw CheckpointError.unwritable(path: url.path, reason: (error as NSError).localizedDescription)
+            throw CheckpointError.unwritable(path: url.path, reason: FileProblem.sentence(for: error))
         }
     }
+}
+
+/// How tensors are stored in a written file.
+public enum StoragePrecision: Sendable, Equatable {
+    /// Every tensor in this type.
+    case exactly(StorageDataType)
+    /// Half the size for weights: float16 where it holds the tensor closely, float32 elsewhere (see
+    /// ``Safetensors/float16IsCloseEnough(_:)``).
+    case float16WhereCloseEnough
 }
 
 extension Module {
     /// Saves the state dictionary as safetensors (fp16 is what bundled weights use).
     public func save(to url: URL, dataType: StorageDataType = .float32, metadata: [String: String] = [:]) throws {
-        try Safetensors.write(SafetensorsArchive(tensors: stateDictionary(), metadata: metadata), to: url, dataType: dataType)
+        try save(to: url, precision: .exactly(dataType), metadata: metadata)
+    }
+
+    /// Saves the state dictionary as safetensors with each tensor's storage type chosen by `precision`.
+    public func save(to url: URL, precision: StoragePrecision, metadata: [String: String] = [:]) throws {
+        try Safetensors.write(SafetensorsArchive(tensors: stateDictionary(), metadata: metadata), to: url, precision: precision)
     }
 
     /// Loads a safetensors state dictionary.

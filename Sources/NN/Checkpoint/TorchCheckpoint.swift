@@ -1,4 +1,5 @@
 import Foundation
+import SafeFiles
 import Tensor
 
 /// Reads PyTorch `.pth` state dicts without Python, in both formats `torch.save` has written:
@@ -13,7 +14,7 @@ public enum TorchCheckpoint {
     public static func read(contentsOf url: URL) throws -> [(name: String, tensor: Tensor)] {
         let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw CheckpointError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
+            throw CheckpointError.unreadable(path: url.path, reason: FileProblem.sentence(for: error))
         }
         return try decode([UInt8](data), path: url.path)
     }

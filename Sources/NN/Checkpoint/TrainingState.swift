@@ -12,6 +12,9 @@ public struct TrainingState {
     public var counters: [String: Int]
     public var generator: RandomGenerator
     public var buffers: [String: Tensor]
+    /// Free-form facts about the run saved with it (stored as `run.<key>` metadata): how it was started, so that
+    /// `--continue` can reuse its options.
+    public var runMetadata: [String: String] = [:]
 
     public init(modules: [String: Module], optimizers: [String: any Optimizer], counters: [String: Int] = [:],
                 buffers: [String: Tensor] = [:], generator: RandomGenerator = .shared) {
@@ -36,6 +39,7 @@ public struct TrainingState {
         for name in buffers.keys.sorted() { tensors.append(("buffer.\(name)", buffers[name]!)) }
         for (name, value) in counters { metadata["counter.\(name)"] = String(value) }
         metadata["rng"] = generator.state.map { String($0) }.joined(separator: ",")
+        for (key, value) in runMetadata { metadata["run.\(key)"] = value }
         try Safetensors.write(SafetensorsArchive(tensors: tensors, metadata: metadata), to: url)
     }
 
@@ -70,6 +74,8 @@ public struct TrainingState {
         for (key, value) in archive.metadata where key.hasPrefix("counter.") {
             counters[String(key.dropFirst("counter.".count))] = Int(value)
         }
+        runMetadata = [:]
+        for (key, value) in archive.metadata where key.hasPrefix("run.") { runMetadata[String(key.dropFirst("run.".count))] = value }
         let words = (archive.metadata["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
         guard words.count == 4 else { throw CheckpointError.malformed(path: path, reason: "random generator state is missing") }
         generator.state = words

@@ -1,5 +1,6 @@
 import _TestSupport
 import Foundation
+import ModelHub
 import Models
 import NN
 import Tensor
