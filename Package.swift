@@ -81,6 +81,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Tensor", "NN", "Models", "_TestSupport"]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub", "Models", "NN", "Tensor", "_TestSupport"]),
         .testTarget(name: "SafeFilesTests", dependencies: ["SafeFiles", "_TestSupport"]),
+        .testTarget(name: "ConsoleTests", dependencies: ["Console"]),
         .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport", "NN", "Console"]),
     ],
     swiftLanguageModes: [.v5]

@@ -91,9 +91,9 @@ public struct ModelEntry: Codable, Equatable, Sendable {
     /// Whether this is a generator (what `stylize apply` runs).
     public var isGenerator: Bool { (kind ?? .generator) == .generator }
 
-    /// A short description of what the model is: `resnet_9blocks ngf 64`, `latent diffusion (sr)`.
+    /// A short description of what the model is: `resnet_9blocks ngf 64`, `latent diffusion, sr`.
     public var summary: String {
-        isGenerator ? "\(architecture) ngf \(ngf)" : "latent diffusion (\(task ?? "?"))"
+        isGenerator ? "\(architecture) ngf \(ngf)" : "latent diffusion, \(task ?? "?")"
     }
 
     /// The generator architecture this entry describes.

@@ -13,12 +13,15 @@ struct Apply: ParsableCommand {
         INPUT... are images and/or folders; OUTPUT is a folder. Each input gives one output with the same base \
         name, in the same format unless --format, at the same size: images are padded (reflection) to what the \
         generator needs and cropped back, not resized, unless --size. Large photos run in tiles (--tile) with \
-        instance-norm statistics shared across the image, so memory stays bounded and tiles do not show seams. Existing outputs are skipped unless \
-        --overwrite, so an interrupted run resumes; outputs are written atomically; inputs are never modified. \
-        The exit code is 1 if any input failed (the others are still processed).
+        instance-norm statistics shared across the image, so memory stays bounded and tiles do not show seams. \
+        Existing outputs are skipped unless --overwrite, so an interrupted run resumes; OUTPUT/.stylize-outputs.jsonl \
+        records which model made each file, and outputs of another model are reported. Outputs are written whole or \
+        not at all; an output that is an input (through a link, too) is refused before any work, so originals are \
+        never replaced. The exit code is 1 if any input failed (the others are still processed).
 
         Examples:
-          stylize --model style_monet photos/ out/
+          stylize --model photo2monet photos/ out/        # bundled, offline
+          stylize --model style_monet photos/ out/        # official weights, downloaded once
           stylize --model checkpoints/mine/latest_net_G.safetensors --recursive archive/ out/ --format jpg --quality 92
         """
     )

@@ -17,12 +17,12 @@ public struct Stylize: ParsableCommand {
         replaced, outputs are written whole or not at all, and a rerun skips what is done.
 
         Examples:
-          stylize --model photo2monet photos/ out/            # the bundled photo → Monet model, offline
-          stylize upscale small/ big/                         # ×4 super-resolution (bundled upscale_x4)
-          stylize colorize old-photos/ colored/               # colorization (bundled colorize)
-          stylize --model style_monet photos/ out/            # official CycleGAN weights, downloaded on first use
-          stylize train cyclegan --dataroot datasets/horse2zebra --name horse2zebra
-          stylize models list                                 # every model name, bundled or downloadable
+          stylize --model photo2monet photos/ out/   # photo → Monet (bundled)
+          stylize upscale small/ big/                # ×4 super-resolution
+          stylize colorize old-photos/ colored/      # colorize, lightness kept
+          stylize --model style_monet photos/ out/   # official, downloaded once
+          stylize train cyclegan --dataroot datasets/horse2zebra --name h2z
+          stylize models list                        # every model name
 
         \(bundledModelsLine())
         Set STYLIZE_THREADS to change the number of worker threads (default: all cores), STYLIZE_MODELS_DIR to use \

@@ -92,4 +92,74 @@ final class RegistryTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("odd.pth"))
         }
     }
+    /// STYLIZE_MODELS_DIR, then PREFIX/share/stylize/models beside an installed PREFIX/bin/stylize, then models/ in the
+    /// executable's folder and above (a checkout); every place once, all listed when none has a registry.
+    func testSearchPath() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let executable = root.appendingPathComponent("prefix/bin/stylize")
+        let path = ModelRegistry.searchPath(environment: ["STYLIZE_MODELS_DIR": "/custom/models"], executable: executable).map(\.path)
+        XCTAssertEqual(Array(path.prefix(3)), ["/custom/models", root.appendingPathComponent("prefix/share/stylize/models").path,
+                                               root.appendingPathComponent("prefix/bin/models").path])
+        XCTAssertEqual(Set(path).count, path.count, "each place once")
+        XCTAssertThrowsError(try ModelRegistry.locate(environment: [:], executable: executable)) { error in
+            XCTAssertTrue("\(error)".contains(root.appendingPathComponent("prefix/share/stylize/models").path) && "\(error)".contains("STYLIZE_MODELS_DIR"), "\(error)")
+        }
+        let installed = root.appendingPathComponent("prefix/share/stylize/models")
+        try FileManager.default.createDirectory(at: installed, withIntermediateDirectories: true)
+        try Data(#"{"models": []}"#.utf8).write(to: installed.appendingPathComponent("registry.json"))
+        XCTAssertEqual(try ModelRegistry.locate(environment: [:], executable: executable).folder.path, installed.path)
+    }
+
+    /// Bundled latent-diffusion entries, typo suggestions by edit distance, and names resolved to files or registry
+    /// entries with their kind.
+    func testEntriesSuggestionsAndSources() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("models")
+        let registry = try ModelRegistry(folder: folder)
+        XCTAssertEqual(try registry.entry(named: "upscale_x4").kind, .latentDiffusion)
+        XCTAssertEqual(try registry.entry(named: "colorize").task, "colorize")
+        XCTAssertEqual(registry.suggestions(for: "photo2monnet"), ["photo2monet"])
+        XCTAssertEqual(registry.suggestions(for: "stylemonet").first, "style_monet")
+        XCTAssertEqual(registry.suggestions(for: "qqqqqqqqqqqq"), [])
+        let sr = try ModelSource.resolve("upscale_x4", registry: { registry })
+        XCTAssertEqual(sr.kind, .latentDiffusion)
+        XCTAssertEqual(sr.task, "sr")
+        let byFile = try ModelSource.resolve(sr.url.path, registry: { XCTFail("a file needs no registry"); return registry })
+        XCTAssertEqual(byFile.kind, .latentDiffusion)
+        XCTAssertEqual(byFile.task, "sr")
+        XCTAssertEqual(try ModelSource.resolve("stylize/photo2monet", registry: { registry }).kind, .generator)
+        XCTAssertThrowsError(try ModelSource.resolve("/no/such/model.pth", registry: { registry })) { error in
+            XCTAssertEqual(error as? ModelSourceError, .noSuchFile(path: "/no/such/model.pth"))
+        }
+    }
+
+    /// A download without a checksum is still verified by loading it as its architecture: a damaged file is refused
+    /// and nothing is saved; a size in the registry is checked too.
+    func testDownloadsWithoutChecksumAreVerifiedByLoading() throws {
+        let weights = try Data(contentsOf: fixturesDirectory.appendingPathComponent("checkpoints/resnet6_ngf2_dropout.zip.pth"))
+        let server = try LocalHTTPServer(files: ["/good.pth": weights, "/cut.pth": weights.prefix(weights.count / 2)])
+        let folder = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let registry = try ModelRegistry(folder: try writeRegistry([], in: folder), cache: folder.appendingPathComponent("cache"))
+        var entry = ModelEntry(name: "cut", family: "cyclegan", architecture: "resnet_6blocks", ngf: 2, norm: "instance", dropout: true,
+                               url: server.url("/cut.pth").absoluteString)
+        XCTAssertThrowsError(try registry.fetch(entry)) { error in
+            guard case RegistryError.damagedDownload = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertFalse(registry.isInstalled(entry))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("cache").path), [], "no leftovers")
+        entry.name = "sized"
+        entry.url = server.url("/good.pth").absoluteString
+        entry.bytes = weights.count + 1
+        XCTAssertThrowsError(try registry.fetch(entry)) { error in XCTAssertTrue("\(error)".contains("expected \(weights.count + 1)"), "\(error)") }
+        entry.bytes = weights.count
+        XCTAssertEqual(try Data(contentsOf: try registry.fetch(entry)), weights)
+    }
+
+    func writeRegistry(_ entries: [ModelEntry], in folder: URL) throws -> URL {
+        let data = try JSONEncoder().encode(["models": entries])
+        try data.write(to: folder.appendingPathComponent("registry.json"))
+        return folder
+    }
 }

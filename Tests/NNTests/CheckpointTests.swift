@@ -98,4 +98,27 @@ final class CheckpointTests: XCTestCase {
         resumed += (0..<3).map { _ in step(second, secondOptimizer, secondGenerator) }
         XCTAssertEqual(resumed, uninterrupted)
     }
+    /// float16 where it holds a tensor closely: weights go to F16, a tensor with an overflowing value or only values below
+    /// float16's normal range stays F32; values read back within float16's rounding; the header alone gives the metadata.
+    func testFloat16WhereCloseEnough() throws {
+        let weights = seededNormal([64, 3, 3, 3], seed: 1, scale: 0.02)
+        let huge = Tensor(shape: [2], scalars: [1, 70_000])
+        let wideRange = Tensor(shape: [3], scalars: [1e-6, 2e-6, 3e-6])   // all below float16's normal range
+        XCTAssertTrue(Safetensors.float16IsCloseEnough(weights))
+        XCTAssertFalse(Safetensors.float16IsCloseEnough(huge))
+        XCTAssertFalse(Safetensors.float16IsCloseEnough(wideRange))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("stylize-f16-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Safetensors.write(SafetensorsArchive(tensors: [("w", weights), ("huge", huge), ("wide", wideRange)], metadata: ["k": "v"]),
+                              to: url, precision: .float16WhereCloseEnough)
+        let header = String(decoding: try Data(contentsOf: url).prefix(400), as: UTF8.self)
+        XCTAssertTrue(header.contains(#""w":{"data_offsets":[0,3456],"dtype":"F16""#), header)
+        let read = try Safetensors.read(contentsOf: url).dictionary
+        XCTAssertEqual(read["huge"]?.pointer[1], 70_000)
+        XCTAssertEqual(read["wide"]?.pointer[0], 1e-6)
+        for index in 0..<weights.count {
+            XCTAssertEqual(read["w"]!.pointer[index], weights.pointer[index], accuracy: abs(weights.pointer[index]) * 4.9e-4 + 6e-8)
+        }
+        XCTAssertEqual(try Safetensors.metadata(contentsOf: url), ["k": "v"])
+    }
 }

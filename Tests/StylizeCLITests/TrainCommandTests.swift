@@ -224,6 +224,14 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual([big.width, big.height], [88, 72], "×2 for a VAE with f = 2")
         let again = try StylizeBinary.run(["upscale", "--model", srModel, input, root.appendingPathComponent("big").path, "--steps", "2", "--quiet"])
         XCTAssertTrue(again.output.contains("skipped 3"), again.output)
+        // `stylize test` takes latent-diffusion models: the bicubic ÷f input, bicubic ×f, the output and the truth.
+        let page = try StylizeBinary.run(["test", "--model", srModel, "--dataroot", input, "--results-dir", root.appendingPathComponent("results").path,
+                                          "--steps", "2", "--quiet"])
+        XCTAssertEqual(page.status, 0, page.error)
+        let html = try String(contentsOf: root.appendingPathComponent("results/sr/index.html"), encoding: .utf8)
+        for label in ["low_resolution", "bicubic", "upscaled", "truth"] { XCTAssertTrue(html.contains("image%201_\(label).png"), label) }
+        let low = try Image.read(contentsOf: root.appendingPathComponent("results/sr/images/image 1_low_resolution.png"))
+        XCTAssertEqual([low.width, low.height], [22, 18])
 
         let colorModel = root.appendingPathComponent("checkpoints/colorize/latest_net_LDM.safetensors").path
         let colored = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent("colored").path, "--steps", "2", "--quiet"])

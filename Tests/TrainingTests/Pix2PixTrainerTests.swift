@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import ImageIO
 import Models
+import NN
 import Tensor
 import Training
 import XCTest
@@ -75,6 +76,17 @@ final class Pix2PixTrainerTests: XCTestCase {
         last = try evaluate()
         XCTAssertLessThan(last, first / 4, "L1 \(first) → \(last)")
         XCTAssertLessThan(last, 0.12)
+
+        // The trained generator stored as float16 (how runs write generators) gives the same 8-bit images within a level.
+        let url = root.appendingPathComponent("g16.safetensors")
+        try recipe.generator.save(to: url, precision: .float16WhereCloseEnough)
+        let reloaded = recipeOptions(gan: 0).architecture.makeGenerator()
+        try reloaded.load(contentsOf: url)
+        reloaded.eval()
+        let batch = try loader.batches(epoch: 0).nextBatch()!
+        let exact = Image(tensor: withoutGradient { recipe.generator(batch.a) }.sliced(axis: 0, 0..<1))
+        let half = Image(tensor: withoutGradient { reloaded(batch.a) }.sliced(axis: 0, 0..<1))
+        XCTAssertLessThanOrEqual(zip(exact.samples, half.samples).map { abs(Int($0) - Int($1)) }.max() ?? 99, 1)
     }
 
     /// Stopping after 3 iterations and resuming from the saved state reproduces the uninterrupted run.
