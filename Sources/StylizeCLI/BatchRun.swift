@@ -155,7 +155,7 @@ final class BatchProgress: @unchecked Sendable {
 
     func detail(done: Int, total: Int) {
         lock.lock()
-        detailText = "\(done)/\(total) tiles·steps"
+        detailText = "part \(done)/\(total)"
         lock.unlock()
         draw(force: false)
     }
@@ -178,8 +178,8 @@ final class BatchProgress: @unchecked Sendable {
         let elapsed = Date().timeIntervalSince(start)
         let rate = Double(completed) / max(elapsed, 1e-6)
         let remaining = completed == 0 ? Double.infinity : Double(total - completed) / max(rate, 1e-9)
-        let working = completed < total ? "  \(name)" + (detailText.isEmpty ? "" : " \(detailText)") : ""
-        let text = String(format: "%d/%d  %.2f img/s  ETA %@", completed, total, rate, ProgressClock.format(remaining)) + working
+        let working = completed < total ? (detailText.isEmpty ? "" : "  \(detailText)") + "  \(name)" : ""
+        let text = String(format: "%d/%d  ETA %@  %.2f img/s", completed, total, ProgressClock.format(remaining), rate) + working
         if status.isLive {
             status.show(progressBar(Double(completed) / Double(max(total, 1)), width: 20) + " " + text, throttle: !force)
         } else {

@@ -170,6 +170,17 @@ struct BenchmarkSuite {
             output.backward(gradient)
         }
         let backwardRate = 2 * gemmFlops / backwardSeconds / 1e9
+        ConvolutionStrategy.allowsFastBackwardPaths = false
+        let loweredBackwardSeconds = median(setup: { () -> Tensor in
+            input.zeroGrad()
+            weight.zeroGrad()
+            return Tensor.conv2d(input, weight: weight, padding: 1)
+        }) { output in
+            output.backward(gradient)
+        }
+        ConvolutionStrategy.allowsFastBackwardPaths = true
+        let loweredBackwardRate = 2 * gemmFlops / loweredBackwardSeconds / 1e9
+        report.dictionary["conv2d_backward_gemm_lowering_gflops"] = loweredBackwardRate
         report.dictionary["conv2d_forward_gflops"] = forwardRate
         report.dictionary["conv2d_forward_fraction_of_sgemm"] = forwardRate / gemmRate
         report.dictionary["conv2d_backward_gflops"] = backwardRate
@@ -177,8 +188,10 @@ struct BenchmarkSuite {
                    forwardRate, forwardSeconds * 1e3, 100 * forwardRate / gemmRate))
         log(String(format: "  same, GEMM lowering only          %7.1f GFLOP/s  (%.2f ms, %.0f%% of sgemm)",
                    gemmLoweredRate, gemmLoweredSeconds * 1e3, 100 * gemmLoweredRate / gemmRate))
-        log(String(format: "conv2d 3x3 256->256 64x64 backward  %7.1f GFLOP/s  (%.2f ms, input + weight)",
+        log(String(format: "conv2d 3x3 256->256 64x64 backward  %7.1f GFLOP/s  (%.2f ms, input + weight; Winograd, direct-conv FLOPs)",
                    backwardRate, backwardSeconds * 1e3))
+        log(String(format: "  same, GEMM lowering only          %7.1f GFLOP/s  (%.2f ms, %.0f%% of sgemm)",
+                   loweredBackwardRate, loweredBackwardSeconds * 1e3, 100 * loweredBackwardRate / gemmRate))
     }
 
     /// CycleGAN resnet_9blocks forward at each size, with the peak RSS during those runs.

@@ -29,7 +29,7 @@ final class CommandLineTests: XCTestCase {
         let sgemm = try XCTUnwrap(object["sgemm_gflops"] as? Double)
         XCTAssertTrue((1...5000).contains(sgemm), "sgemm \(sgemm) GFLOP/s")
         for (key, range) in [("conv2d_forward_gflops", 0.3...3.0), ("conv2d_backward_gflops", 0.1...3.0),
-                             ("conv2d_forward_gemm_lowering_gflops", 0.3...1.5)] {
+                             ("conv2d_forward_gemm_lowering_gflops", 0.3...1.5), ("conv2d_backward_gemm_lowering_gflops", 0.1...1.5)] {
             let rate = try XCTUnwrap(object[key] as? Double, key)
             XCTAssertTrue(range.contains(rate / sgemm), "\(key) \(rate) GFLOP/s against sgemm \(sgemm)")
         }
