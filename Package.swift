@@ -1,13 +1,6 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// MARK: - Build settings
-
-/// Release builds drop bounds checks in the numeric kernels (they index raw pointers anyway).
-let fastMath: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
-]
-
 let package = Package(
     name: "stylize",
     platforms: [.macOS(.v14)],
@@ -43,22 +36,22 @@ let package = Package(
         .target(name: "Console"),
 
         // MARK: - Engine
-        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
-        .target(name: "NN", dependencies: ["Tensor", "SafeFiles"], swiftSettings: fastMath),
+        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        .target(name: "NN", dependencies: ["Tensor", "SafeFiles"]),
 
         // MARK: - Images and data
-        .target(name: "ImageIO", dependencies: ["CImageCodecs", "Tensor", "SafeFiles"], swiftSettings: fastMath),
-        .target(name: "Datasets", dependencies: ["ImageIO", "Tensor"], swiftSettings: fastMath),
+        .target(name: "ImageIO", dependencies: ["CImageCodecs", "Tensor", "SafeFiles"]),
+        .target(name: "Datasets", dependencies: ["ImageIO", "Tensor"]),
 
         // MARK: - Models
-        .target(name: "Models", dependencies: ["Tensor", "NN", "ImageIO"], swiftSettings: fastMath),
+        .target(name: "Models", dependencies: ["Tensor", "NN", "ImageIO"]),
 
         // MARK: - Model hub
         /// The registry, downloads, checksums and where bundled models are found.
         .target(name: "ModelHub", dependencies: ["Models", "NN", "SafeFiles", "Console"]),
 
         // MARK: - Training
-        .target(name: "Training", dependencies: ["Tensor", "NN", "Models", "ImageIO", "Datasets", "SafeFiles", "Console"], swiftSettings: fastMath),
+        .target(name: "Training", dependencies: ["Tensor", "NN", "Models", "ImageIO", "Datasets", "SafeFiles", "Console"]),
 
         // MARK: - Command line
         .target(
@@ -66,8 +59,7 @@ let package = Package(
             dependencies: [
                 "Tensor", "NN", "Models", "ModelHub", "ImageIO", "Datasets", "Training", "SafeFiles", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: fastMath
+            ]
         ),
         .executableTarget(name: "stylize", dependencies: ["StylizeCLI"]),
 
@@ -84,5 +76,5 @@ let package = Package(
         .testTarget(name: "ConsoleTests", dependencies: ["Console"]),
         .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport", "NN", "Console"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

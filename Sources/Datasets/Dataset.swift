@@ -45,6 +45,7 @@ public struct UnalignedDataset: Dataset {
         let a = try ImageFolder.list(root.appendingPathComponent(phase + "A"))
         let b = try ImageFolder.list(root.appendingPathComponent(phase + "B"))
         (pathsA, pathsB) = direction == .aToB ? (a, b) : (b, a)
+        try preprocessing.validate()
         self.preprocessing = preprocessing
         channelsA = inputChannels
         channelsB = outputChannels
@@ -74,7 +75,7 @@ public struct AlignedDataset: Dataset {
     public init(root: URL, phase: String = "train", direction: Direction = .aToB, preprocessing: Preprocessing = Preprocessing(),
                 inputChannels: Int = 3, outputChannels: Int = 3) throws {
         paths = try ImageFolder.list(root.appendingPathComponent(phase))
-        precondition(preprocessing.loadSize >= preprocessing.cropSize, "load size must be at least the crop size")
+        try preprocessing.validate()
         self.preprocessing = preprocessing
         self.direction = direction
         channelsA = inputChannels
@@ -131,6 +132,7 @@ public struct PairedFolderDataset: Dataset {
         guard unpaired.isEmpty else { throw DatasetError.unpairedFiles(folder: root.path, names: unpaired) }
         let ordered = a.keys.sorted().map { (a[$0]!, b[$0]!) }
         pairs = direction == .aToB ? ordered : ordered.map { ($0.1, $0.0) }
+        try preprocessing.validate()
         self.preprocessing = preprocessing
         channelsA = inputChannels
         channelsB = outputChannels
@@ -157,6 +159,7 @@ public struct SingleDataset: Dataset {
 
     public init(folder: URL, preprocessing: Preprocessing = Preprocessing(mode: .none, flip: false), channels: Int = 3) throws {
         paths = try ImageFolder.list(folder)
+        try preprocessing.validate()
         self.preprocessing = preprocessing
         self.channels = channels
     }
@@ -177,6 +180,7 @@ public struct ColorizationDataset: Dataset {
 
     public init(root: URL, phase: String = "train", preprocessing: Preprocessing = Preprocessing()) throws {
         paths = try ImageFolder.list(root.appendingPathComponent(phase))
+        try preprocessing.validate()
         self.preprocessing = preprocessing
     }
 

@@ -15,6 +15,21 @@ public enum PreprocessMode: String, Sendable, CaseIterable {
     case none
 }
 
+/// Sizes a ``Preprocessing`` cannot work with; each names the options.
+public enum PreprocessingError: Error, Equatable, CustomStringConvertible {
+    case nonPositiveSize(load: Int, crop: Int)
+    case cropLargerThanLoad(crop: Int, load: Int, mode: String)
+
+    public var description: String {
+        switch self {
+        case .nonPositiveSize(let load, let crop): return "--load-size \(load) and --crop-size \(crop) must be positive"
+        case .cropLargerThanLoad(let crop, let load, let mode):
+            return "--crop-size \(crop) is larger than --load-size \(load) (--preprocess \(mode)); use a crop of at most \(load), "
+                + "or a larger --load-size"
+        }
+    }
+}
+
 /// Resize, crop and flip as `get_params` + `get_transform` in junyanz/pytorch-CycleGAN-and-pix2pix,
 /// with every random choice drawn from a seedable generator so paired images can share them.
 public struct Preprocessing: Sendable, Equatable {
@@ -29,6 +44,17 @@ public struct Preprocessing: Sendable, Equatable {
         self.loadSize = loadSize
         self.cropSize = cropSize
         self.flip = flip
+    }
+
+    /// Checks the sizes: both at least 1, and for the modes that crop after a resize to `loadSize` (and `crop`, whose
+    /// crop the reference also bounds by the load size), a crop no larger than the load size.
+    ///
+    /// - Throws: ``PreprocessingError``.
+    public func validate() throws {
+        guard loadSize >= 1, cropSize >= 1 else { throw PreprocessingError.nonPositiveSize(load: loadSize, crop: cropSize) }
+        if [.resizeAndCrop, .crop, .scaleWidthAndCrop].contains(mode), cropSize > loadSize {
+            throw PreprocessingError.cropLargerThanLoad(crop: cropSize, load: loadSize, mode: mode.rawValue)
+        }
     }
 
     /// The random choices for one image (or one aligned pair).

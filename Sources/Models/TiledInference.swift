@@ -36,12 +36,8 @@ public struct TiledInference {
     public func run(_ generator: Module, on input: Tensor, progress: ((Int, Int) -> Void)? = nil) -> Tensor {
         precondition(input.rank == 4 && input.shape[0] == 1, "tiled inference takes one image")
         let (height, width) = (input.shape[2], input.shape[3])
-        let norms = generator.allModules().compactMap { $0.module as? InstanceNorm2d }
         let statistics = InstanceNormStatistics()
-        for norm in norms { norm.sharedStatistics = statistics }
-        defer { for norm in norms { norm.sharedStatistics = nil } }
-
-        return withoutGradient {
+        return statistics.sharing { withoutGradient {
             statistics.mode = .record
             let crops = statisticsCrops(height: height, width: width)
             let total = crops.count + ((height + tile - 1) / tile) * ((width + tile - 1) / tile)
@@ -68,7 +64,7 @@ public struct TiledInference {
                 }
             }
             return output!
-        }
+        } }
     }
 
     /// The whole image when it has at most `statisticsPixels` pixels; otherwise a grid of aligned crops,

@@ -155,7 +155,7 @@ public final class Sequential: Module {
         while index < layers.count {
             // Inference only: a non-affine instance norm followed by ReLU runs as one pass over memory.
             if !GradientMode.isEnabled, index + 1 < layers.count,
-               let norm = layers[index] as? InstanceNorm2d, norm.weight == nil, norm.sharedStatistics == nil,
+               let norm = layers[index] as? InstanceNorm2d, norm.weight == nil, !InstanceNormStatistics.isSharing,
                let activation = layers[index + 1] as? Activation, activation.function == .relu {
                 current = current.instanceNormalizedRectified(epsilon: norm.epsilon)
                 index += 2

@@ -4,7 +4,7 @@ import ImageIO
 import SafeFiles
 
 /// One image to process and where its result goes.
-struct TranslationJob {
+struct TranslationJob: Sendable {
     let input: URL
     let output: URL
     /// The output name relative to the output folder (for messages and the manifest).

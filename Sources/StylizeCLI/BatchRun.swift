@@ -9,7 +9,7 @@ final class Future<Value>: @unchecked Sendable {
     private var result: Result<Value, Error>?
     private let done = DispatchSemaphore(value: 0)
 
-    init(_ work: @escaping () throws -> Value) {
+    init(_ work: @escaping @Sendable () throws -> Value) {
         DispatchQueue.global().async {
             self.result = Result { try work() }
             self.done.signal()

@@ -66,7 +66,7 @@ struct Bench: ParsableCommand {
         }
         var suite = BenchmarkSuite(repeats: repeats, sizes: sizes, layerBreakdown: layers, engine: suites.contains("engine"),
                                     training: suites.contains("training") ? Set(BenchmarkSuite.trainingCaseKeys)
-                                        : Set(suites.filter(BenchmarkSuite.trainingCaseKeys.contains)), log: json ? { _ in } : { print($0); fflush(stdout) })
+                                        : Set(suites.filter(BenchmarkSuite.trainingCaseKeys.contains)), log: json ? { _ in } : { print($0); fflush(nil) })
         suite.diffusionModels = diffusionModels
         suite.diffusionSteps = diffusionSteps
         let report = suite.run()

@@ -66,6 +66,9 @@ struct DiffusionBatchArguments: ParsableArguments {
         let start = Date()
         let plan = try plan()
         let (loaded, source) = try ModelResolution.latentDiffusion(model, task: task, bundled: bundled, log: log)
+        guard steps <= loaded.schedule.trainingSteps else {
+            throw ValidationError("--steps \(steps) is more than the \(loaded.schedule.trainingSteps) steps \(source.displayName) was trained with")
+        }
         try batch(plan: plan, model: source.displayName, settings: settings, start: start)
             .execute(describe: "\(describe), \(steps) DDIM steps") { image, path, progress in
                 try apply(loaded, image, path, progress)

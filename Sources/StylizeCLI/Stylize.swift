@@ -80,7 +80,7 @@ public struct Stylize: ParsableCommand {
     static func presentable(_ error: Error) -> Error {
         let nsError = error as NSError
         guard [NSCocoaErrorDomain, NSPOSIXErrorDomain, NSURLErrorDomain].contains(nsError.domain) else { return error }
-        let path = (nsError.userInfo[NSFilePathErrorKey] as? String) ?? (nsError.userInfo[NSURLErrorFailingURLStringErrorKey] as? String)
+        let path = (nsError.userInfo[NSFilePathErrorKey] as? String) ?? (nsError.userInfo[NSURLErrorFailingURLErrorKey] as? URL)?.absoluteString
         let sentence = FileProblem.sentence(for: error)
         return CommandFailure(path.map { "\($0): \(sentence)" } ?? sentence)
     }

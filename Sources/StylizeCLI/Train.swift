@@ -261,6 +261,7 @@ struct CommonTrainingArguments: ParsableArguments {
         guard lr > 0, (0..<1).contains(beta1) else { throw ValidationError("--lr must be positive and --beta1 in [0, 1)") }
         guard epochs >= 0, epochsDecay >= 0, epochs + epochsDecay > 0 else { throw ValidationError("train for at least one epoch") }
         guard batchSize >= 1, loadSize >= 8, cropSize >= 8 else { throw ValidationError("--batch-size must be ≥ 1 and sizes ≥ 8") }
+        do { try preprocessing().validate() } catch { throw ValidationError("\(error)") }
         guard saveEvery >= 1, saveEpochEvery >= 1, printEvery >= 1, displayEvery >= 1, lrDecayIters >= 1 else {
             throw ValidationError("the --*-every options and --lr-decay-iters must be at least 1")
         }
@@ -273,9 +274,6 @@ struct CommonTrainingArguments: ParsableArguments {
 
     /// Crops the networks cannot take fail here with the sizes that work, rather than deep in a forward pass.
     func checkSizes(generator: GeneratorArchitecture, discriminator: DiscriminatorArchitecture) throws {
-        guard loadSize >= cropSize || !["resize_and_crop", "scale_width_and_crop"].contains(preprocess) else {
-            throw ValidationError("--load-size \(loadSize) is smaller than --crop-size \(cropSize)")
-        }
         guard ["resize_and_crop", "crop", "scale_width_and_crop"].contains(preprocess) else { return }
         let multiple = generator.sideMultiple
         guard cropSize % multiple == 0 else {
@@ -338,7 +336,7 @@ struct CommonTrainingArguments: ParsableArguments {
         let parameters = recipe.modules.keys.sorted().map { "\($0) \(recipe.modules[$0]!.parameterCount)" }.joined(separator: ", ")
         print("\(summary); parameters: \(parameters)")
         print("writing \(trainer.directory.path) (page: \(trainer.page.pageURL.path))" + (resume ? "; continuing at iteration \(trainer.iterations)" : ""))
-        fflush(stdout)
+        fflush(nil)
         StopSignals.shared.install()
         do {
             try trainer.run()

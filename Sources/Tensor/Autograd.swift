@@ -14,20 +14,19 @@ final class GradientNode {
     }
 }
 
-/// Whether ops record themselves for autograd. Off inside ``withoutGradient(_:)`` and during backward.
+/// Whether ops record themselves for autograd. Off inside ``withoutGradient(_:)`` and during backward. Per thread:
+/// a data-loader thread running tensor ops neither sees nor changes the training thread's mode.
 public enum GradientMode {
-    nonisolated(unsafe) static var depthDisabled = 0
+    static let depthDisabled = ThreadLocal<Int> { 0 }
 
-    /// True when ops are being recorded.
-    public static var isEnabled: Bool { depthDisabled == 0 }
+    /// True when ops on this thread are being recorded.
+    public static var isEnabled: Bool { depthDisabled.value == 0 }
 }
 
-/// Runs `body` in inference mode: nothing is recorded, so every intermediate is freed as soon as it dies.
+/// Runs `body` in inference mode on this thread: nothing is recorded, so every intermediate is freed as soon as it dies.
 @discardableResult
 public func withoutGradient<Result>(_ body: () throws -> Result) rethrows -> Result {
-    GradientMode.depthDisabled += 1
-    defer { GradientMode.depthDisabled -= 1 }
-    return try body()
+    try GradientMode.depthDisabled.with(GradientMode.depthDisabled.value + 1, body)
 }
 
 extension Tensor {

@@ -10,24 +10,30 @@ public enum BufferPool {
     /// Buffers smaller than this many floats (4 MB) go straight to malloc/free.
     public static let minimumPooledCount = 1 << 20
     /// Upper bound of memory parked in the pool.
-    nonisolated(unsafe) public static var capacityBytes = 256 << 20
+    public static var capacityBytes: Int {
+        get { state.withLock { $0.capacityBytes } }
+        set { state.withLock { $0.capacityBytes = newValue } }
+    }
 
-    nonisolated(unsafe) private static var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
-    nonisolated(unsafe) private static var order: [(count: Int, pointer: UnsafeMutablePointer<Float>)] = []
-    nonisolated(unsafe) private static var parkedBytes = 0
-    private static let lock = NSLock()
+    /// Everything the pool holds, behind one lock.
+    struct State {
+        var capacityBytes = 256 << 20
+        var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+        var order: [(count: Int, pointer: UnsafeMutablePointer<Float>)] = []
+        var parkedBytes = 0
+    }
+    private static let state = Locked(State())
 
     /// A 64-byte aligned, uninitialised buffer of `count` floats.
     public static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         if count >= minimumPooledCount {
-            lock.lock()
-            if let pointer = free[count]?.popLast() {
-                if let index = order.firstIndex(where: { $0.pointer == pointer }) { order.remove(at: index) }
-                parkedBytes -= count * 4
-                lock.unlock()
+            let recycled = state.withLock { pool -> UnsafeMutablePointer<Float>? in
+                guard let pointer = pool.free[count]?.popLast() else { return nil }
+                if let index = pool.order.firstIndex(where: { $0.pointer == pointer }) { pool.order.remove(at: index) }
+                pool.parkedBytes -= count * 4
                 return pointer
             }
-            lock.unlock()
+            if let recycled { return recycled }
         }
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
@@ -38,33 +44,36 @@ public enum BufferPool {
 
     /// Returns a buffer obtained from ``allocate(_:)`` with the same `count`.
     public static func release(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
-        guard count >= minimumPooledCount, count * 4 <= capacityBytes else { Foundation.free(pointer); return }
-        lock.lock()
-        free[count, default: []].append(pointer)
-        order.append((count, pointer))
-        parkedBytes += count * 4
-        var evicted: [UnsafeMutablePointer<Float>] = []
-        while parkedBytes > capacityBytes, !order.isEmpty {
-            let oldest = order.removeFirst()
-            if var list = free[oldest.count], let index = list.firstIndex(of: oldest.pointer) {
-                list.remove(at: index)
-                free[oldest.count] = list
+        guard count >= minimumPooledCount else { Foundation.free(pointer); return }
+        let evicted = state.withLock { pool -> [UnsafeMutablePointer<Float>] in
+            guard count * 4 <= pool.capacityBytes else { return [pointer] }
+            pool.free[count, default: []].append(pointer)
+            pool.order.append((count, pointer))
+            pool.parkedBytes += count * 4
+            var evicted: [UnsafeMutablePointer<Float>] = []
+            while pool.parkedBytes > pool.capacityBytes, !pool.order.isEmpty {
+                let oldest = pool.order.removeFirst()
+                if var list = pool.free[oldest.count], let index = list.firstIndex(of: oldest.pointer) {
+                    list.remove(at: index)
+                    pool.free[oldest.count] = list
+                }
+                pool.parkedBytes -= oldest.count * 4
+                evicted.append(oldest.pointer)
             }
-            parkedBytes -= oldest.count * 4
-            evicted.append(oldest.pointer)
+            return evicted
         }
-        lock.unlock()
         for pointer in evicted { Foundation.free(pointer) }
     }
 
     /// Frees every parked buffer.
     public static func drain() {
-        lock.lock()
-        let pointers = order.map(\.pointer)
-        free = [:]
-        order = []
-        parkedBytes = 0
-        lock.unlock()
+        let pointers = state.withLock { pool -> [UnsafeMutablePointer<Float>] in
+            let pointers = pool.order.map(\.pointer)
+            pool.free = [:]
+            pool.order = []
+            pool.parkedBytes = 0
+            return pointers
+        }
         for pointer in pointers { Foundation.free(pointer) }
     }
 }

@@ -9,17 +9,22 @@ import Foundation
 /// OpenBLAS's blocking, so a fixed thread count gives bit-identical runs.
 public enum Parallel {
     /// Number of workers for the engine's own kernels and for OpenBLAS.
-    nonisolated(unsafe) public private(set) static var threadCount: Int = {
-        let configured = ProcessInfo.processInfo.environment["STYLIZE_THREADS"].flatMap(Int.init)
-        let count = max(1, configured ?? ProcessInfo.processInfo.activeProcessorCount)
+    public static var threadCount: Int { configured.value }
+
+    /// `STYLIZE_THREADS`, else all cores; OpenBLAS is told the same when it is first read.
+    private static let configured: Locked<Int> = {
+        let environment = ProcessInfo.processInfo.environment["STYLIZE_THREADS"].flatMap(Int.init)
+        let count = max(1, environment ?? ProcessInfo.processInfo.activeProcessorCount)
         openblas_set_num_threads(Int32(count))
-        return count
+        return Locked(count)
     }()
 
     /// Sets the worker count for both the engine and OpenBLAS.
     public static func setThreadCount(_ count: Int) {
-        threadCount = max(1, count)
-        openblas_set_num_threads(Int32(threadCount))
+        configured.withLock { value in
+            value = max(1, count)
+            openblas_set_num_threads(Int32(value))
+        }
     }
 
     /// Runs `body(range)` over `0..<count` split into at most ``threadCount`` contiguous ranges.
@@ -34,10 +39,21 @@ public enum Parallel {
             if count > 0 { body(0..<count) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let start = count * worker / workers
-            let end = count * (worker + 1) / workers
-            if start < end { body(start..<end) }
+        // Workers get disjoint ranges; what `body` captures (raw buffers) is shared read-only or written per range,
+        // which the compiler cannot see: hence the unchecked box, here at the one place work crosses threads.
+        withoutActuallyEscaping(body) { escapable in
+            let shared = UncheckedSendable(escapable)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let start = count * worker / workers
+                let end = count * (worker + 1) / workers
+                if start < end { shared.value(start..<end) }
+            }
         }
     }
+}
+
+/// A value handed to other threads where the caller guarantees the access pattern is safe (disjoint ranges).
+public struct UncheckedSendable<Value>: @unchecked Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
 }

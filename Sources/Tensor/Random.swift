@@ -2,10 +2,12 @@ import Foundation
 
 /// A seedable pseudo-random generator (xoshiro256**), the single source of randomness in the engine.
 ///
-/// Its full state can be saved and restored, which exact training resume needs.
+/// Its full state can be saved and restored, which exact training resume needs. A generator is not synchronised: one
+/// thread uses it at a time (each data-loader sample gets its own, seeded from its position).
 public final class RandomGenerator: @unchecked Sendable {
-    /// The process-wide default generator, seeded with 0 until ``seed(_:)`` is called.
-    nonisolated(unsafe) public static var shared = RandomGenerator(seed: 0)
+    /// This thread's default generator (each thread has its own), seeded with 0 until ``seed(_:)`` is called.
+    public static var shared: RandomGenerator { perThread.value }
+    private static let perThread = ThreadLocal { RandomGenerator(seed: 0) }
 
     /// The four 64-bit words of state.
     public var state: [UInt64]
@@ -28,7 +30,7 @@ public final class RandomGenerator: @unchecked Sendable {
         }
     }
 
-    /// Seeds the shared generator.
+    /// Seeds this thread's default generator.
     public static func seed(_ seed: UInt64) { shared.reseed(seed) }
 
     @inline(__always)

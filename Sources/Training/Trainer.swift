@@ -254,7 +254,7 @@ public final class Trainer {
     ///   - warn: receives warnings (default: standard error).
     /// - Throws: ``TrainingError/interrupted(signal:iteration:)`` after saving, when ``TrainingOptions/stopRequested``
     ///   reported a signal.
-    public func run(log: (String) -> Void = { print($0); fflush(stdout) },
+    public func run(log: (String) -> Void = { print($0); fflush(nil) },
                     warn: (String) -> Void = { FileHandle.standardError.write(Data(("warning: " + $0 + "\n").utf8)) }) throws {
         let start = Date()
         try Folder.create(directory)

@@ -9,18 +9,20 @@ public let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathC
 
 /// The PyTorch parity fixtures written by `tools/make_parity_fixtures.py`, loaded once.
 public enum ParityFixtures {
-    nonisolated(unsafe) private static var cached: SafetensorsArchive?
-    nonisolated(unsafe) private static var cachedOptions: [String: Any] = [:]
+    private static let cache = Locked<(archive: SafetensorsArchive?, options: [String: Any])>((nil, [:]))
+    private static var cachedOptions: [String: Any] { cache.value.options }
 
     public static func archive() throws -> SafetensorsArchive {
-        if let cached { return cached }
-        let loaded = try Safetensors.read(contentsOf: fixturesDirectory.appendingPathComponent("parity.safetensors"))
-        cached = loaded
-        if let text = loaded.metadata["options"], let data = text.data(using: .utf8),
-           let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            cachedOptions = object
+        try cache.withLock { cached in
+            if let archive = cached.archive { return archive }
+            let loaded = try Safetensors.read(contentsOf: fixturesDirectory.appendingPathComponent("parity.safetensors"))
+            cached.archive = loaded
+            if let text = loaded.metadata["options"], let data = text.data(using: .utf8),
+               let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                cached.options = object
+            }
+            return loaded
         }
-        return loaded
     }
 
     /// `<case>.<name>` from the fixture file.

@@ -7,9 +7,6 @@ public final class InstanceNorm2d: Module {
     public let weight: Tensor?
     public let bias: Tensor?
     public let epsilon: Float
-    /// When set, statistics come from (or are recorded into) this shared store instead of each input's own
-    /// planes — how tiles of one large image are normalised alike.
-    public var sharedStatistics: InstanceNormStatistics?
 
     public init(channels: Int, affine: Bool = false, epsilon: Float = 1e-5) {
         self.epsilon = epsilon
@@ -20,8 +17,10 @@ public final class InstanceNorm2d: Module {
         if let bias { registerParameter("bias", bias) }
     }
 
+    /// Normalises with the input's own statistics, or inside ``InstanceNormStatistics/sharing(_:)`` with the shared
+    /// ones (the module itself is never changed, so other threads may run it meanwhile).
     public override func forward(_ input: Tensor) -> Tensor {
-        if let sharedStatistics { return sharedStatistics.normalize(input, layer: self) }
+        if let shared = InstanceNormStatistics.active.value { return shared.normalize(input, layer: self) }
         return input.instanceNormalized(weight: weight, bias: bias, epsilon: epsilon)
     }
 }
@@ -34,6 +33,17 @@ public final class InstanceNorm2d: Module {
 /// so every tile of an image is normalised alike.
 public final class InstanceNormStatistics {
     public enum Mode { case record, apply }
+
+    /// The statistics instance norms on this thread use (nil: each input's own).
+    static let active = ThreadLocal<InstanceNormStatistics?> { nil }
+
+    /// Runs `body` with every ``InstanceNorm2d`` on this thread recording into, or normalising with, these statistics.
+    public func sharing<Result>(_ body: () throws -> Result) rethrows -> Result {
+        try Self.active.with(self, body)
+    }
+
+    /// Whether statistics are being shared on this thread.
+    public static var isSharing: Bool { active.value != nil }
 
     public var mode: Mode = .record
     private var totals: [ObjectIdentifier: (count: Double, sum: [Double], squares: [Double])] = [:]

@@ -70,10 +70,19 @@ public enum ConvolutionStrategy: String, Sendable {
     /// The pass a strategy is chosen for.
     public enum Pass: Sendable { case forward, backwardInput, backwardWeight }
 
-    /// When false, forward passes use only the GEMM lowerings (for benchmarks and comparisons).
-    nonisolated(unsafe) public static var allowsFastForwardPaths = true
-    /// When false, backward passes use only the GEMM lowerings (for benchmarks and comparisons).
-    nonisolated(unsafe) public static var allowsFastBackwardPaths = true
+    /// The switches of this thread (each thread has its own; benchmarks and tests change them).
+    static let switches = ThreadLocal<(forward: Bool, backward: Bool)> { (true, true) }
+
+    /// When false, forward passes on this thread use only the GEMM lowerings (for benchmarks and comparisons).
+    public static var allowsFastForwardPaths: Bool {
+        get { switches.value.forward }
+        set { switches.value.forward = newValue }
+    }
+    /// When false, backward passes on this thread use only the GEMM lowerings (for benchmarks and comparisons).
+    public static var allowsFastBackwardPaths: Bool {
+        get { switches.value.backward }
+        set { switches.value.backward = newValue }
+    }
 
     /// The strategy the kernels use for `geometry` in `pass`.
     public static func choose(for geometry: ConvolutionGeometry, pass: Pass = .forward) -> ConvolutionStrategy {
@@ -90,8 +99,13 @@ public enum ConvolutionStrategy: String, Sendable {
 
 /// Forward and backward convolution kernels on raw NCHW buffers.
 public enum ConvolutionKernels {
-    /// Upper bound, in floats, of the per-chunk workspace (im2col columns or wide output rows).
-    nonisolated(unsafe) public static var chunkBudget = 1 << 19
+    /// Upper bound, in floats, of the per-chunk workspace (im2col columns or wide output rows), for convolutions
+    /// started on this thread (tests lower it to force partial chunks).
+    public static var chunkBudget: Int {
+        get { budget.value }
+        set { budget.value = newValue }
+    }
+    static let budget = ThreadLocal<Int> { 1 << 19 }
 
     // MARK: - Public entry points
 
