@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ImageIO", targets: ["ImageIO"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "ModelHub", targets: ["ModelHub"]),
+        .library(name: "Pipelines", targets: ["Pipelines"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,14 +51,18 @@ let package = Package(
         /// The registry, downloads, checksums and where bundled models are found.
         .target(name: "ModelHub", dependencies: ["Models", "NN", "SafeFiles", "Console"]),
 
+        // MARK: - Pipelines
+        /// Inference from image to image: pad/crop, tiling, colour spaces, sampling loops.
+        .target(name: "Pipelines", dependencies: ["Models", "NN", "ImageIO", "Tensor"]),
+
         // MARK: - Training
-        .target(name: "Training", dependencies: ["Tensor", "NN", "Models", "ImageIO", "Datasets", "SafeFiles", "Console"]),
+        .target(name: "Training", dependencies: ["Tensor", "NN", "Models", "Pipelines", "ImageIO", "Datasets", "SafeFiles", "Console"]),
 
         // MARK: - Command line
         .target(
             name: "StylizeCLI",
             dependencies: [
-                "Tensor", "NN", "Models", "ModelHub", "ImageIO", "Datasets", "Training", "SafeFiles", "Console",
+                "Tensor", "NN", "Models", "ModelHub", "Pipelines", "ImageIO", "Datasets", "Training", "SafeFiles", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -69,8 +74,9 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "_TestSupport"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Tensor", "_TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "ImageIO", "Tensor", "_TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "ImageIO", "NN", "Tensor", "_TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Pipelines", "Datasets", "ImageIO", "NN", "Tensor", "_TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensor", "NN", "Models", "_TestSupport"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Models", "NN", "ImageIO", "Tensor", "_TestSupport"]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub", "Models", "NN", "Tensor", "_TestSupport"]),
         .testTarget(name: "SafeFilesTests", dependencies: ["SafeFiles", "_TestSupport"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console"]),

@@ -188,39 +188,7 @@ public struct ColorizationDataset: Dataset {
 
     public func sample(at index: Int, generator: RandomGenerator) throws -> Sample {
         let image = preprocessing.apply(try load(paths[index], channels: 3), generator: generator)
-        let (lightness, chroma) = ColorizationDataset.split(image)
+        let (lightness, chroma) = LabEncoding.split(image)
         return Sample(a: lightness, b: chroma, pathA: paths[index].path, pathB: paths[index].path)
-    }
-
-    /// L/50 − 1 and ab/110 of an 8-bit RGB image.
-    public static func split(_ image: Image) -> (lightness: Tensor, chroma: Tensor) {
-        let plane = image.width * image.height
-        let lightness = Tensor(uninitializedShape: [1, 1, image.height, image.width])
-        let chroma = Tensor(uninitializedShape: [1, 2, image.height, image.width])
-        for pixel in 0..<plane {
-            let lab = ColorSpace.lab(red: Double(image.samples[3 * pixel]) / 255, green: Double(image.samples[3 * pixel + 1]) / 255,
-                                     blue: Double(image.samples[3 * pixel + 2]) / 255)
-            lightness.pointer[pixel] = Float(lab.l) / 50 - 1
-            chroma.pointer[pixel] = Float(lab.a) / 110
-            chroma.pointer[plane + pixel] = Float(lab.b) / 110
-        }
-        return (lightness, chroma)
-    }
-
-    /// The 8-bit RGB image of a lightness plane (`[1, 1, H, W]`, L/50 − 1) and chroma (`[1, 2, H, W]`, ab/110), the
-    /// inverse of ``split(_:)`` (skimage's lab2rgb, clipped to the gamut). Only the first sample of a batch is used.
-    public static func merge(lightness: Tensor, chroma: Tensor) -> Image {
-        let height = lightness.shape[2], width = lightness.shape[3], plane = width * height
-        precondition(chroma.shape[1] == 2 && chroma.shape[2] == height && chroma.shape[3] == width,
-                     "chroma \(chroma.shape) does not match lightness \(lightness.shape)")
-        var samples = [UInt16](repeating: 0, count: 3 * plane)
-        for pixel in 0..<plane {
-            let rgb = ColorSpace.rgb(l: Double(lightness.pointer[pixel] + 1) * 50, a: Double(chroma.pointer[pixel]) * 110,
-                                     b: Double(chroma.pointer[plane + pixel]) * 110)
-            for (channel, value) in [rgb.red, rgb.green, rgb.blue].enumerated() {
-                samples[3 * pixel + channel] = UInt16((Swift.min(Swift.max(value, 0), 1) * 255).rounded())
-            }
-        }
-        return Image(width: width, height: height, channels: 3, samples: samples)
     }
 }

@@ -63,6 +63,13 @@ public struct GeneratorArchitecture: Equatable, Sendable {
     /// Image sides must be multiples of this.
     public var sideMultiple: Int { kind == .resnet ? 4 : 1 << depth }
 
+    /// Whether large images can run in tiles with shared instance-norm statistics (a fully convolutional generator
+    /// with a bounded receptive field; a U-Net's innermost layer sees the whole image).
+    public var isTileable: Bool { kind == .resnet }
+
+    /// A 1 → 2 channel generator is a Lab colorizer: it sees the lightness and predicts the chroma.
+    public var isColorizer: Bool { inputChannels == 1 && outputChannels == 2 }
+
     /// A freshly initialised generator of this architecture.
     public func makeGenerator(generator: RandomGenerator = .shared) -> Module {
         switch kind {

@@ -3,6 +3,7 @@ import Foundation
 import ImageIO
 import ModelHub
 import Models
+import Pipelines
 import Tensor
 
 /// `stylize [apply] --model NAME|PATH INPUT... OUTPUT`: translate images with a generator.
@@ -82,7 +83,7 @@ struct Apply: ParsableCommand {
         let plan = try TranslationPlan.make(inputs: Array(paths.dropLast()), output: output, recursive: recursive,
                                             format: format.flatMap(ImageFormat.init(pathExtension:)))
         let (generator, source) = try ModelResolution.generator(model, architecture: arch, log: log)
-        let translator = ImageTranslator(generator: generator, shortSide: size, maximumPixels: maxPixels,
+        let translator = TranslationPipeline(generator: generator, shortSide: size, maximumPixels: maxPixels,
                                          tiling: TiledInference(tile: tile, margin: 96))
         let run = BatchRun(inputs: Array(paths.dropLast()), output: output, plan: plan, overwrite: overwrite, quality: quality, quiet: quiet,
                            model: source.displayName, settings: size.map { "size \($0)" } ?? "own size", start: start)

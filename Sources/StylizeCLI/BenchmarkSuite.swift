@@ -2,6 +2,7 @@ import Datasets
 import ImageIO
 import Foundation
 import Models
+import Pipelines
 import NN
 import Tensor
 import Training

@@ -3,6 +3,7 @@ import Foundation
 import ImageIO
 import ModelHub
 import Models
+import Pipelines
 import Tensor
 
 /// Options `upscale` and `colorize` share: inputs, output, the model, sampling and the batch behaviour of `apply`.
@@ -60,7 +61,7 @@ struct DiffusionBatchArguments: ParsableArguments {
     }
 
     /// Loads the model (checking its kind and task) and runs `apply` on each pending image.
-    func run(task: String, bundled: String, describe: String, settings: String,
+    func run(task: LatentDiffusionTask, bundled: String, describe: String, settings: String,
              apply: @escaping (LatentDiffusionModel, Image, String, @escaping (Int, Int) -> Void) throws -> Image) throws {
         if let threads { Parallel.setThreadCount(threads) }
         let start = Date()
@@ -119,7 +120,7 @@ struct Upscale: ParsableCommand {
         }
         let (steps, seed, eta, maxPixels, scale) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.scale)
         let (arguments, consistencySteps) = (self.arguments, self.consistencySteps)
-        try arguments.run(task: "sr", bundled: "upscale_x4", describe: "super-resolution",
+        try arguments.run(task: .superResolution, bundled: "upscale_x4", describe: "super-resolution",
                           settings: arguments.samplingSettings + ", consistency \(consistencySteps)") { model, image, path, progress in
             let factor = model.autoencoder.configuration.downsamplingFactor
             if let scale, scale != factor { throw CommandFailure("this model upscales ×\(factor), not ×\(scale)") }
@@ -154,7 +155,7 @@ struct ColorizeCommand: ParsableCommand {
 
     func run() throws {
         let (steps, seed, eta, maxPixels, arguments) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.arguments)
-        try arguments.run(task: "colorize", bundled: "colorize", describe: "colorization",
+        try arguments.run(task: .colorization, bundled: "colorize", describe: "colorization",
                           settings: arguments.samplingSettings) { model, image, path, progress in
             guard image.width * image.height <= maxPixels else {
                 throw CommandFailure("\(path): \(image.width)x\(image.height) is above --max-pixels \(maxPixels)")

@@ -1,6 +1,7 @@
 import Foundation
 import ModelHub
 import Models
+import Pipelines
 
 /// Turns `--model NAME|PATH` into a loaded model of the kind the command needs, with errors that say which command
 /// takes the other kind.
@@ -20,12 +21,12 @@ enum ModelResolution {
     }
 
     /// A latent-diffusion model for `task` (`sr`, `colorize`): a file, a registry name, or by default the bundled one.
-    static func latentDiffusion(_ reference: String?, task: String, bundled: String, log: (String) -> Void) throws
+    static func latentDiffusion(_ reference: String?, task: LatentDiffusionTask, bundled: String, log: (String) -> Void) throws
         -> (LatentDiffusionModel, ModelSource) {
         let source = try resolve(reference ?? bundled, log: log)
         guard source.kind == .latentDiffusion else { throw CommandFailure(wrongKind(source, wanted: "a latent-diffusion model")) }
         let model = try LatentDiffusionModel.load(contentsOf: source.url)
-        guard model.task == task else { throw CommandFailure(wrongKind(source, wanted: "a \(task) model", found: model.task)) }
+        guard model.task == task else { throw CommandFailure(wrongKind(source, wanted: "a \(task.rawValue) model", found: model.task.rawValue)) }
         return (model, source)
     }
 

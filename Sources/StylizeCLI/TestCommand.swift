@@ -4,6 +4,7 @@ import Foundation
 import ImageIO
 import ModelHub
 import Models
+import Pipelines
 import NN
 import SafeFiles
 import Tensor
@@ -76,10 +77,10 @@ struct TestCommand: ParsableCommand {
         if source.kind == .latentDiffusion {
             let loaded = try LatentDiffusionModel.load(contentsOf: source.url)
             processor = .latentDiffusion(loaded)
-            notes.append("model \(source.displayName) (latent diffusion, \(loaded.task), \(steps) DDIM steps, seed \(seed))")
+            notes.append("model \(source.displayName) (latent diffusion, \(loaded.task.rawValue), \(steps) DDIM steps, seed \(seed))")
         } else {
             let generator = try ModelResolution.generator(source, architecture: arch)
-            let translator = ImageTranslator(generator: generator, shortSide: size, maximumPixels: 16_777_216,
+            let translator = TranslationPipeline(generator: generator, shortSide: size, maximumPixels: 16_777_216,
                                              tiling: TiledInference(tile: 768, margin: 96))
             processor = .generator(translator)
             // A CycleGAN's G_B translates B → A: unless told otherwise, it takes the B images.
@@ -134,7 +135,7 @@ struct TestCommand: ParsableCommand {
 
     /// What makes the page's images from one test image.
     enum Processor {
-        case generator(ImageTranslator)
+        case generator(TranslationPipeline)
         case latentDiffusion(LatentDiffusionModel)
 
         /// Colorizers and latent-diffusion models take whole photos (the truth is the photo itself).
@@ -157,7 +158,7 @@ struct TestCommand: ParsableCommand {
                 return [("real_\(from)", shown), ("fake_\(to)", output)] + (target.map { [("real_\(to)", $0)] } ?? [])
             case .latentDiffusion(let model):
                 let factor = model.autoencoder.configuration.downsamplingFactor
-                if model.task == "sr" {
+                if model.task == .superResolution {
                     // The truth cropped to a multiple of f, its PIL-bicubic ÷f downscale the input; bicubic ×f beside.
                     let width = input.width / factor * factor, height = input.height / factor * factor
                     guard width >= factor, height >= factor else { throw CommandFailure("\(path): smaller than the ×\(factor) factor") }

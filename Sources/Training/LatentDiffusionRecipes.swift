@@ -3,6 +3,7 @@ import Foundation
 import ImageIO
 import Models
 import NN
+import Pipelines
 import Tensor
 
 /// Options of the KL-autoencoder recipe.
@@ -131,13 +132,6 @@ public final class AutoencoderRecipe: TrainingRecipe {
     }
 }
 
-/// What a latent-diffusion model is conditioned on.
-public enum LatentDiffusionTask: String, Sendable, CaseIterable {
-    /// ×f super-resolution: the low-resolution image, on the latent grid, concatenated to the latent.
-    case superResolution = "sr"
-    /// Colorization: the lightness L at full resolution, space-to-depth onto the latent grid (f² channels).
-    case colorization = "colorize"
-}
 
 /// Options of the latent-diffusion recipe.
 public struct LatentDiffusionOptions: Sendable {
@@ -180,7 +174,7 @@ public final class LatentDiffusionRecipe: TrainingRecipe {
         var configuration = options.unet
         let factor = autoencoder.configuration.downsamplingFactor, latent = autoencoder.configuration.latentChannels
         configuration.outputChannels = latent
-        configuration.inputChannels = latent + LatentDiffusionModel.conditionChannels(task: options.task.rawValue, factor: factor)
+        configuration.inputChannels = latent + LatentDiffusionModel.conditionChannels(task: options.task, factor: factor)
         configuration.conditionsOnNoiseLevel = options.task == .superResolution && options.conditionNoise > 0
         unet = DenoisingUNet(configuration, generator: random)
         exportUNet = DenoisingUNet(configuration, generator: RandomGenerator(seed: 0))
@@ -197,7 +191,7 @@ public final class LatentDiffusionRecipe: TrainingRecipe {
 
     var model: LatentDiffusionModel {
         try? average.copy(into: exportUNet)
-        return LatentDiffusionModel(task: options.task.rawValue, autoencoder: autoencoder, unet: exportUNet, scaleFactor: scaleFactor,
+        return LatentDiffusionModel(task: options.task, autoencoder: autoencoder, unet: exportUNet, scaleFactor: scaleFactor,
                                     schedule: schedule, prediction: options.prediction)
     }
 
@@ -211,7 +205,7 @@ public final class LatentDiffusionRecipe: TrainingRecipe {
         let image = batch.a, count = image.shape[0]
         let latents = withoutGradient { autoencoder.encode(image).mean * scaleFactor }
         var levels: [Float]? = nil
-        var condition = LatentDiffusionModel.condition(for: image, task: options.task.rawValue, factor: autoencoder.configuration.downsamplingFactor)
+        var condition = LatentDiffusionModel.condition(for: image, task: options.task, factor: autoencoder.configuration.downsamplingFactor)
         if options.task == .superResolution && options.conditionNoise > 0 {
             let drawn = (0..<count).map { _ in Float(random.nextDouble()) * options.conditionNoise }
             let noise = Tensor.randomNormal(condition.shape, generator: random)

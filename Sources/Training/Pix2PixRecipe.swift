@@ -121,8 +121,8 @@ public final class Pix2PixRecipe: TrainingRecipe {
         if options.colorization {
             let lightness = first(latest.realA)
             return [("real_A", Image(tensor: lightness)),
-                    ("fake_B", ColorizationDataset.merge(lightness: lightness, chroma: first(latest.fakeB))),
-                    ("real_B", ColorizationDataset.merge(lightness: lightness, chroma: first(latest.realB)))]
+                    ("fake_B", LabEncoding.merge(lightness: lightness, chroma: first(latest.fakeB))),
+                    ("real_B", LabEncoding.merge(lightness: lightness, chroma: first(latest.realB)))]
         }
         return [("real_A", Image(tensor: first(latest.realA))), ("fake_B", Image(tensor: first(latest.fakeB))),
                 ("real_B", Image(tensor: first(latest.realB)))]

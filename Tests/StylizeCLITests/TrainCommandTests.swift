@@ -184,8 +184,8 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual([result.width, result.height, result.channels], [44, 36, 3])
         // Same Lab lightness (L/50 − 1): an untrained colorizer's chroma is near zero, so nothing is clipped and only
         // 8-bit rounding remains (about 0.4 L).
-        let before = ColorizationDataset.split(input.rgb().converted(toBitDepth: 8)).lightness
-        let after = ColorizationDataset.split(result).lightness
+        let before = LabEncoding.split(input.rgb().converted(toBitDepth: 8)).lightness
+        let after = LabEncoding.split(result).lightness
         XCTAssertLessThan(withoutGradient { (before - after).abs().max().item } * 50, 1.5)
     }
 
@@ -239,8 +239,8 @@ final class TrainCommandTests: XCTestCase {
         let original = try Image.read(contentsOf: root.appendingPathComponent("data/testA/image 1.png"))
         let result = try Image.read(contentsOf: root.appendingPathComponent("colored/image 1.png"))
         XCTAssertEqual([result.width, result.height], [44, 36])
-        let before = ColorizationDataset.split(original.rgb().converted(toBitDepth: 8)).lightness
-        let after = ColorizationDataset.split(result).lightness
+        let before = LabEncoding.split(original.rgb().converted(toBitDepth: 8)).lightness
+        let after = LabEncoding.split(result).lightness
         // The lightness is the input's; only chroma clipped at the gamut edge and 8-bit rounding move it.
         XCTAssertLessThan(withoutGradient { (before - after).abs().mean().item } * 50, 1.0)
         // In tiles (16-pixel latent tiles on a 22×18 latent): the same size, the lightness still kept.
@@ -249,7 +249,7 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(tiled.status, 0, tiled.error)
         let tiledResult = try Image.read(contentsOf: root.appendingPathComponent("tiled/image 1.png"))
         XCTAssertEqual([tiledResult.width, tiledResult.height], [44, 36])
-        XCTAssertLessThan(withoutGradient { (before - ColorizationDataset.split(tiledResult).lightness).abs().mean().item } * 50, 1.0)
+        XCTAssertLessThan(withoutGradient { (before - LabEncoding.split(tiledResult).lightness).abs().mean().item } * 50, 1.0)
         let badTile = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent("x").path, "--tile-size", "8"])
         XCTAssertTrue(badTile.error.contains("--tile-size must be at least 32"), badTile.error)
 

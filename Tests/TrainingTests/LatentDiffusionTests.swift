@@ -4,6 +4,7 @@ import Foundation
 import ImageIO
 import Models
 import NN
+import Pipelines
 import Tensor
 import Training
 import XCTest
@@ -77,10 +78,10 @@ final class LatentDiffusionTests: XCTestCase {
         XCTAssertEqual((0..<8).map { blocks.pointer[$0] }, [0, 2, 1, 3, 4, 6, 5, 7])
         let image = Tensor.randomUniform([1, 3, 4, 4], low: -0.8, high: 0.8, generator: RandomGenerator(seed: 3))
         let gray = Tensor(shape: [1, 1, 4, 4], repeating: 0.1)
-        let recolored = LatentDiffusionModel.replacingLightness(of: image, with: gray)
-        let lightness = LatentDiffusionModel.lightness(of: recolored)
+        let recolored = LabEncoding.replacingLightness(ofRGB: image, with: gray)
+        let lightness = LabEncoding.lightness(ofRGB: recolored)
         XCTAssertLessThan(withoutGradient { (lightness - gray).abs().max().item }, 0.02, "L kept (chroma may clip a little)")
-        let box = LatentDiffusionModel.condition(for: image, task: "sr", factor: 2)
+        let box = LatentDiffusionModel.condition(for: image, task: .superResolution, factor: 2)
         XCTAssertEqual(box.shape, [1, 3, 2, 2])
         XCTAssertEqual(box.pointer[0], (image.pointer[0] + image.pointer[1] + image.pointer[4] + image.pointer[5]) / 4, accuracy: 1e-6)
     }
@@ -128,7 +129,7 @@ final class LatentDiffusionTests: XCTestCase {
         XCTAssertEqual(a["unet.conv_out.weight"]?.pointer[0], b["unet.conv_out.weight"]?.pointer[0], "the same EMA weights")
 
         let model = try LatentDiffusionModel.load(contentsOf: whole.directory.appendingPathComponent("latest_net_LDM.safetensors"))
-        XCTAssertEqual(model.task, "sr")
+        XCTAssertEqual(model.task, .superResolution)
         XCTAssertEqual(model.scaleFactor, 2)
         let small = Image(tensor: Tensor.randomUniform([1, 3, 5, 7], low: -1, high: 1, generator: RandomGenerator(seed: 6)))
         let large = model.upscale(small, steps: 3, seed: 1)

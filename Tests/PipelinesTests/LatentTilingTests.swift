@@ -2,6 +2,7 @@ import _TestSupport
 import Foundation
 import ImageIO
 import Models
+import Pipelines
 import Tensor
 import XCTest
 

@@ -1,5 +1,6 @@
 import _TestSupport
 import Models
+import Pipelines
 import NN
 import Tensor
 import XCTest
