@@ -10,18 +10,69 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknownArchitecture(let name):
-            return "unknown architecture '\(name)' (use resnet_6blocks, resnet_9blocks, unet_128 or unet_256)"
+            return "unknown architecture '\(name)' (use \(GeneratorFamily.knownNames.joined(separator: ", ")))"
         case .undetectable(let path, let reason): return "\(path): cannot tell the generator architecture: \(reason)"
         }
     }
 }
 
-/// A reference generator configuration (`--netG`, `--ngf`, `--norm`, `--no_dropout`, channels).
-public struct GeneratorArchitecture: Equatable, Sendable {
-    public enum Kind: String, Sendable { case resnet, unet }
+/// A family of generators, such as the ResNet generators `resnet_<N>blocks` or the U-Nets `unet_<side>`: how its
+/// names map to a size, the side multiple inputs need, how to build one, how to recognise its checkpoints and whether
+/// it runs in tiles.
+///
+/// Each family is declared next to its network (`CycleGAN/ResnetGenerator.swift` declares ``resnet``) and registered
+/// by one line in ``all``; option help, error messages, checkpoint detection and tiling read them from there.
+public struct GeneratorFamily: Sendable, Hashable, CustomStringConvertible {
+    /// The family's name (`resnet`).
+    public let name: String
+    /// The names users usually give (`resnet_9blocks`, `resnet_6blocks`), for help texts.
+    public let commonNames: [String]
+    /// The normalisation the reference uses with this family.
+    public let defaultNormalization: NormalizationKind
+    /// Whether large images can run in tiles with shared instance-norm statistics (a bounded receptive field).
+    public let isTileable: Bool
+    /// The size a name gives (`resnet_9blocks` → 9), nil for names of other families.
+    let size: @Sendable (String) -> Int?
+    /// The name of a size (9 → `resnet_9blocks`).
+    let nameOfSize: @Sendable (Int) -> String
+    /// The side multiple inputs need at a size.
+    let sideMultipleOfSize: @Sendable (Int) -> Int
+    /// A freshly initialised network.
+    let build: @Sendable (GeneratorArchitecture, RandomGenerator) -> Module
+    /// The architecture of a state dictionary of this family (keys without `module.`), nil when it is another's.
+    let detect: @Sendable (_ shapes: [String: [Int]], _ path: String) throws -> GeneratorArchitecture?
 
-    public var kind: Kind
-    /// Residual blocks (resnet) or downsamplings (unet).
+    public init(name: String, commonNames: [String], defaultNormalization: NormalizationKind, isTileable: Bool,
+                size: @escaping @Sendable (String) -> Int?, nameOfSize: @escaping @Sendable (Int) -> String,
+                sideMultipleOfSize: @escaping @Sendable (Int) -> Int,
+                build: @escaping @Sendable (GeneratorArchitecture, RandomGenerator) -> Module,
+                detect: @escaping @Sendable (_ shapes: [String: [Int]], _ path: String) throws -> GeneratorArchitecture?) {
+        self.name = name
+        self.commonNames = commonNames
+        self.defaultNormalization = defaultNormalization
+        self.isTileable = isTileable
+        self.size = size
+        self.nameOfSize = nameOfSize
+        self.sideMultipleOfSize = sideMultipleOfSize
+        self.build = build
+        self.detect = detect
+    }
+
+    /// Every family stylize knows: one line each.
+    public static let all: [GeneratorFamily] = [.resnet, .unet]
+
+    /// The common names of every family, for help and errors.
+    public static var knownNames: [String] { all.flatMap(\.commonNames) }
+
+    public var description: String { name }
+    public static func == (a: GeneratorFamily, b: GeneratorFamily) -> Bool { a.name == b.name }
+    public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+}
+
+/// A reference generator configuration (`--net-g`, `--ngf`, `--norm`, `--no-dropout`, channels).
+public struct GeneratorArchitecture: Equatable, Sendable {
+    public var kind: GeneratorFamily
+    /// The family's size: residual blocks for `resnet`, downsamplings for `unet` (what its name encodes).
     public var depth: Int
     public var filters: Int
     public var inputChannels: Int
@@ -29,7 +80,7 @@ public struct GeneratorArchitecture: Equatable, Sendable {
     public var normalization: NormalizationKind
     public var dropout: Bool
 
-    public init(kind: Kind, depth: Int, filters: Int = 64, inputChannels: Int = 3, outputChannels: Int = 3,
+    public init(kind: GeneratorFamily, depth: Int, filters: Int = 64, inputChannels: Int = 3, outputChannels: Int = 3,
                 normalization: NormalizationKind, dropout: Bool = false) {
         self.kind = kind
         self.depth = depth
@@ -40,47 +91,36 @@ public struct GeneratorArchitecture: Equatable, Sendable {
         self.dropout = dropout
     }
 
-    /// From a reference name: `resnet_9blocks`, `resnet_6blocks`, `unet_128`, `unet_256` (and other depths in the same
-    /// pattern: `resnet_<N>blocks`, `unet_<2^k>`).
+    /// From a name any registered family answers to (`resnet_9blocks`, `unet_256`, also other sizes such as
+    /// `resnet_4blocks`); the normalisation defaults to the family's.
+    ///
+    /// - Throws: ``ModelError/unknownArchitecture(_:)`` naming the known names.
     public init(name: String, filters: Int = 64, inputChannels: Int = 3, outputChannels: Int = 3,
                 normalization: NormalizationKind? = nil, dropout: Bool = false) throws {
-        if name.hasPrefix("resnet_"), name.hasSuffix("blocks"), let blocks = Int(name.dropFirst(7).dropLast(6)), blocks >= 1 {
-            self.init(kind: .resnet, depth: blocks, normalization: normalization ?? .instance)
-        } else if name.hasPrefix("unet_"), let side = Int(name.dropFirst(5)), side >= 32, side & (side - 1) == 0 {
-            self.init(kind: .unet, depth: side.trailingZeroBitCount, normalization: normalization ?? .batch)
-        } else {
-            throw ModelError.unknownArchitecture(name)
+        for family in GeneratorFamily.all {
+            if let size = family.size(name) {
+                self.init(kind: family, depth: size, filters: filters, inputChannels: inputChannels, outputChannels: outputChannels,
+                          normalization: normalization ?? family.defaultNormalization, dropout: dropout)
+                return
+            }
         }
-        self.filters = filters
-        self.inputChannels = inputChannels
-        self.outputChannels = outputChannels
-        self.dropout = dropout
+        throw ModelError.unknownArchitecture(name)
     }
 
-    /// The reference name (`resnet_9blocks`, `unet_256`, or e.g. `resnet_4blocks` for other depths).
-    public var name: String { kind == .resnet ? "resnet_\(depth)blocks" : "unet_\(1 << depth)" }
+    /// The reference name (`resnet_9blocks`, `unet_256`).
+    public var name: String { kind.nameOfSize(depth) }
 
     /// Image sides must be multiples of this.
-    public var sideMultiple: Int { kind == .resnet ? 4 : 1 << depth }
+    public var sideMultiple: Int { kind.sideMultipleOfSize(depth) }
 
-    /// Whether large images can run in tiles with shared instance-norm statistics (a fully convolutional generator
-    /// with a bounded receptive field; a U-Net's innermost layer sees the whole image).
-    public var isTileable: Bool { kind == .resnet }
+    /// Whether large images can run in tiles with shared instance-norm statistics (the family's property).
+    public var isTileable: Bool { kind.isTileable }
 
     /// A 1 → 2 channel generator is a Lab colorizer: it sees the lightness and predicts the chroma.
     public var isColorizer: Bool { inputChannels == 1 && outputChannels == 2 }
 
     /// A freshly initialised generator of this architecture.
-    public func makeGenerator(generator: RandomGenerator = .shared) -> Module {
-        switch kind {
-        case .resnet:
-            return ResnetGenerator(inputChannels: inputChannels, outputChannels: outputChannels, filters: filters, blocks: depth,
-                                   normalization: normalization, dropout: dropout, generator: generator)
-        case .unet:
-            return UnetGenerator(inputChannels: inputChannels, outputChannels: outputChannels, downsamplings: depth,
-                                 filters: filters, normalization: normalization, dropout: dropout, generator: generator)
-        }
-    }
+    public func makeGenerator(generator: RandomGenerator = .shared) -> Module { kind.build(self, generator) }
 
     /// Safetensors metadata describing the architecture.
     public var metadata: [String: String] {
@@ -97,41 +137,17 @@ public struct GeneratorArchitecture: Equatable, Sendable {
                       dropout: metadata["dropout"] == "true")
     }
 
-    /// Infers the architecture from state-dict keys and shapes (an optional `module.` prefix is ignored).
-    ///
-    /// resnet: `model.1.weight` is the 7×7 stem `[ngf, in, 7, 7]`; blocks are the distinct `model.N.conv_block`
-    /// indices; `conv_block.6` means dropout; an affine `model.2.weight` means batch norm. unet: `model.model.0.weight`
-    /// is `[ngf, in, 4, 4]`; each nested `….model.1.weight` 4×4 conv is one more downsampling.
+    /// Infers the architecture from state-dict keys and shapes (an optional `module.` prefix is ignored), asking each
+    /// registered family.
     public static func detect(from entries: [(name: String, tensor: Tensor)], path: String = "checkpoint") throws -> GeneratorArchitecture {
         var shapes: [String: [Int]] = [:]
         for (name, tensor) in entries {
             shapes[name.hasPrefix("module.") ? String(name.dropFirst(7)) : name] = tensor.shape
         }
-        if let stem = shapes["model.1.weight"], stem.count == 4, stem[2] == 7 {
-            let blocks = Set(shapes.keys.compactMap { key -> Int? in
-                let parts = key.split(separator: ".")
-                return parts.count > 2 && parts[2] == "conv_block" ? Int(parts[1]) : nil
-            })
-            guard !blocks.isEmpty else { throw ModelError.undetectable(path: path, reason: "a 7×7 stem but no residual blocks") }
-            let lastConvolution = shapes.filter { $0.key.hasSuffix(".weight") && $0.value.count == 4 && $0.value[2] == 7 }
-                .max { Int($0.key.split(separator: ".")[1]) ?? 0 < Int($1.key.split(separator: ".")[1]) ?? 0 }
-            return GeneratorArchitecture(
-                kind: .resnet, depth: blocks.count, filters: stem[0], inputChannels: stem[1],
-                outputChannels: lastConvolution?.value[0] ?? 3,
-                normalization: shapes["model.2.weight"] != nil ? .batch : .instance,
-                dropout: shapes.keys.contains { $0.hasSuffix("conv_block.6.weight") })
+        for family in GeneratorFamily.all {
+            if let found = try family.detect(shapes, path) { return found }
         }
-        if let stem = shapes["model.model.0.weight"], stem.count == 4, stem[2] == 4 {
-            let nested = shapes.filter { $0.key.hasSuffix(".model.1.weight") && $0.value.count == 4 && $0.value[2] == 4 }.count
-            let upsampling = shapes["model.model.3.weight"]
-            return GeneratorArchitecture(
-                kind: .unet, depth: nested + 1, filters: stem[0], inputChannels: stem[1],
-                outputChannels: upsampling?[1] ?? 3,
-                normalization: shapes["model.model.1.model.2.weight"] != nil ? .batch
-                    : (shapes["model.model.1.model.1.bias"] != nil ? .instance : .none),
-                dropout: false)
-        }
-        throw ModelError.undetectable(path: path, reason: "neither a resnet (model.1.weight 7×7) nor a unet (model.model.0.weight 4×4) generator")
+        throw ModelError.undetectable(path: path, reason: "no known generator family (\(GeneratorFamily.all.map(\.name).joined(separator: ", "))) has these keys")
     }
 }
 

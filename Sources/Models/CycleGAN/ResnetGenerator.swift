@@ -24,6 +24,45 @@ public enum NormalizationKind: String, Sendable, CaseIterable {
     }
 }
 
+extension GeneratorFamily {
+    /// The CycleGAN ResNet generators `resnet_<N>blocks`: sides multiple of 4, instance norm, tileable.
+    public static let resnet = GeneratorFamily(
+        name: "resnet", commonNames: ["resnet_9blocks", "resnet_6blocks"], defaultNormalization: .instance, isTileable: true,
+        size: ResnetGenerator.blocks(named:), nameOfSize: { "resnet_\($0)blocks" }, sideMultipleOfSize: { _ in 4 },
+        build: ResnetGenerator.make, detect: ResnetGenerator.detect)
+}
+
+extension ResnetGenerator {
+    /// `resnet_9blocks` → 9.
+    @Sendable static func blocks(named name: String) -> Int? {
+        guard name.hasPrefix("resnet_"), name.hasSuffix("blocks"), let blocks = Int(name.dropFirst(7).dropLast(6)), blocks >= 1 else { return nil }
+        return blocks
+    }
+
+    @Sendable static func make(_ architecture: GeneratorArchitecture, _ random: RandomGenerator) -> Module {
+        ResnetGenerator(inputChannels: architecture.inputChannels, outputChannels: architecture.outputChannels,
+                        filters: architecture.filters, blocks: architecture.depth, normalization: architecture.normalization,
+                        dropout: architecture.dropout, generator: random)
+    }
+
+    /// `model.1.weight` is the 7×7 stem `[ngf, in, 7, 7]`; blocks are the distinct `model.N.conv_block` indices;
+    /// `conv_block.6` means dropout; an affine `model.2.weight` means batch norm.
+    @Sendable static func detect(_ shapes: [String: [Int]], _ path: String) throws -> GeneratorArchitecture? {
+        guard let stem = shapes["model.1.weight"], stem.count == 4, stem[2] == 7 else { return nil }
+        let blocks = Set(shapes.keys.compactMap { key -> Int? in
+            let parts = key.split(separator: ".")
+            return parts.count > 2 && parts[2] == "conv_block" ? Int(parts[1]) : nil
+        })
+        guard !blocks.isEmpty else { throw ModelError.undetectable(path: path, reason: "a 7×7 stem but no residual blocks") }
+        let sevenBySeven = shapes.filter { $0.key.hasSuffix(".weight") && $0.value.count == 4 && $0.value[2] == 7 }
+        let last = sevenBySeven.max { (Int($0.key.split(separator: ".")[1]) ?? 0) < (Int($1.key.split(separator: ".")[1]) ?? 0) }
+        let normalization: NormalizationKind = shapes["model.2.weight"] != nil ? .batch : .instance
+        let dropout = shapes.keys.contains { $0.hasSuffix("conv_block.6.weight") }
+        return GeneratorArchitecture(kind: .resnet, depth: blocks.count, filters: stem[0], inputChannels: stem[1],
+                                     outputChannels: last?.value[0] ?? 3, normalization: normalization, dropout: dropout)
+    }
+}
+
 /// Residual block of the ResNet generator: `x + [pad, conv3×3, norm, ReLU, (dropout), pad, conv3×3, norm](x)`.
 /// Keys: `conv_block.1.*`, `conv_block.5.*` (`conv_block.6.*` with dropout), matching the reference.
 public final class ResnetBlock: Module {

@@ -55,6 +55,40 @@ public final class UnetSkipConnectionBlock: Module {
     }
 }
 
+extension GeneratorFamily {
+    /// The pix2pix U-Nets `unet_<side>` (side = 2^downsamplings, at least 32): sides multiple of the side, batch norm;
+    /// not tileable (the innermost layer sees the whole image).
+    public static let unet = GeneratorFamily(
+        name: "unet", commonNames: ["unet_256", "unet_128"], defaultNormalization: .batch, isTileable: false,
+        size: UnetGenerator.downsamplings(named:), nameOfSize: { "unet_\(1 << $0)" }, sideMultipleOfSize: { 1 << $0 },
+        build: UnetGenerator.make, detect: UnetGenerator.detect)
+}
+
+extension UnetGenerator {
+    /// `unet_256` → 8.
+    @Sendable static func downsamplings(named name: String) -> Int? {
+        guard name.hasPrefix("unet_"), let side = Int(name.dropFirst(5)), side >= 32, side & (side - 1) == 0 else { return nil }
+        return side.trailingZeroBitCount
+    }
+
+    @Sendable static func make(_ architecture: GeneratorArchitecture, _ random: RandomGenerator) -> Module {
+        UnetGenerator(inputChannels: architecture.inputChannels, outputChannels: architecture.outputChannels,
+                      downsamplings: architecture.depth, filters: architecture.filters, normalization: architecture.normalization,
+                      dropout: architecture.dropout, generator: random)
+    }
+
+    /// `model.model.0.weight` is `[ngf, in, 4, 4]`; each nested `….model.1.weight` 4×4 conv is one more downsampling.
+    @Sendable static func detect(_ shapes: [String: [Int]], _ path: String) throws -> GeneratorArchitecture? {
+        guard let stem = shapes["model.model.0.weight"], stem.count == 4, stem[2] == 4 else { return nil }
+        let nested = shapes.filter { $0.key.hasSuffix(".model.1.weight") && $0.value.count == 4 && $0.value[2] == 4 }.count
+        let outputChannels = shapes["model.model.3.weight"]?[1] ?? 3
+        let normalization: NormalizationKind = shapes["model.model.1.model.2.weight"] != nil ? .batch
+            : (shapes["model.model.1.model.1.bias"] != nil ? .instance : .none)
+        return GeneratorArchitecture(kind: .unet, depth: nested + 1, filters: stem[0], inputChannels: stem[1],
+                                     outputChannels: outputChannels, normalization: normalization, dropout: false)
+    }
+}
+
 /// The pix2pix U-Net generator (`unet_128`: 7 downsamplings, `unet_256`: 8), ngf filters in the first layer.
 ///
 /// Input `[N, inputChannels, H, W]` with H and W divisible by 2^downsamplings; output `[N, outputChannels, H, W]`.
