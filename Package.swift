@@ -56,7 +56,11 @@ let package = Package(
         .target(name: "Pipelines", dependencies: ["Models", "NN", "ImageIO", "Tensor"]),
 
         // MARK: - Training
-        .target(name: "Training", dependencies: ["Tensor", "NN", "Models", "Pipelines", "ImageIO", "Datasets", "SafeFiles", "Console"]),
+        .target(
+            name: "Training",
+            dependencies: ["Tensor", "NN", "Models", "Pipelines", "ImageIO", "Datasets", "SafeFiles", "Console",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
 
         // MARK: - Command line
         .target(

@@ -138,8 +138,10 @@ struct Upscale: ParsableCommand {
 struct ColorizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "colorize",
-        abstract: "Colorize gray or colour photos by latent diffusion (their lightness is kept exactly).",
+        abstract: "Colorize gray or colour photos (their lightness is kept exactly).",
         discussion: """
+        By latent diffusion (the bundled colorize model, or a latest_net_LDM.safetensors of stylize train colorize), \
+        or with a GAN colorizer (latest_net_G.safetensors of stylize train colorize --method gan). \
         Colour inputs are colorized from their lightness alone. Outputs keep the input size and base name. \
         Images above --tile-size are sampled in overlapping, blended tiles (bounded memory, no seams). \
         Sampling is seeded (--seed). Existing outputs are skipped unless --overwrite; writes are atomic.
@@ -147,6 +149,7 @@ struct ColorizeCommand: ParsableCommand {
         Example:
           stylize colorize archive/ colored/                # the bundled models/colorize
           stylize colorize --model checkpoints/colorize/latest_net_LDM.safetensors archive/ colored/
+          stylize colorize --model checkpoints/colorize-gan/latest_net_G.safetensors archive/ colored/
         """
     )
     @OptionGroup var arguments: DiffusionBatchArguments
@@ -155,6 +158,24 @@ struct ColorizeCommand: ParsableCommand {
 
     func run() throws {
         let (steps, seed, eta, maxPixels, arguments) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.arguments)
+        if let reference = arguments.model {
+            // A GAN colorizer (stylize train colorize --method gan) runs through the translation pipeline.
+            let source = try ModelResolution.resolve(reference, log: arguments.log)
+            if source.kind == .generator {
+                let generator = try ModelResolution.generator(source, architecture: nil)
+                guard generator.architecture.isColorizer else {
+                    throw CommandFailure("\(source.displayName) is a \(generator.architecture.inputChannels) → \(generator.architecture.outputChannels) "
+                                         + "channel generator, not a colorizer (1 → 2); run it with `stylize --model \(reference) INPUT... OUTPUT`")
+                }
+                let pipeline = TranslationPipeline(generator: generator, maximumPixels: maxPixels)
+                if let threads = arguments.threads { Parallel.setThreadCount(threads) }
+                try arguments.batch(plan: try arguments.plan(), model: source.displayName, settings: "gan colorizer", start: Date())
+                    .execute(describe: "colorization (\(generator.architecture.name) GAN)") { image, path, progress in
+                        try pipeline.translate(image, path: path, progress: progress)
+                    }
+                return
+            }
+        }
         try arguments.run(task: .colorization, bundled: "colorize", describe: "colorization",
                           settings: arguments.samplingSettings) { model, image, path, progress in
             guard image.width * image.height <= maxPixels else {

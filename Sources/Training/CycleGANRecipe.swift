@@ -1,3 +1,4 @@
+import ArgumentParser
 import Datasets
 import Foundation
 import ImageIO
@@ -153,5 +154,62 @@ public final class CycleGANRecipe: TrainingRecipe {
     public func restore(buffers: [String: Tensor]) throws {
         poolA.restore(buffers, prefix: "pool_A")
         poolB.restore(buffers, prefix: "pool_B")
+    }
+}
+
+// MARK: - Command line
+
+/// The options `stylize train cyclegan` adds to the shared ones.
+public struct CycleGANArguments: ParsableArguments {
+    @OptionGroup(title: "Networks") public var networks: GANNetworkArguments
+    @OptionGroup(title: "Domains") public var domains: PairedDataArguments
+    @Option(help: "Weight of the cycle loss A → B → A.") public var lambdaA: Float = 10
+    @Option(help: "Weight of the cycle loss B → A → B.") public var lambdaB: Float = 10
+    @Option(help: "Identity-loss weight relative to the cycle weights (0: none).") public var lambdaIdentity: Float = 0.5
+    @Option(help: "Generated images kept for the discriminators (0: none).") public var poolSize = 50
+
+    public init() {}
+
+    public func validate() throws {
+        guard lambdaA >= 0, lambdaB >= 0, lambdaIdentity >= 0 else { throw ValidationError("the lambdas must not be negative") }
+        guard poolSize >= 0 else { throw ValidationError("--pool-size must not be negative") }
+    }
+}
+
+extension CycleGANRecipe: RecipeDefinition {
+    public static let commandName = "cyclegan"
+    public static let abstract = "Unpaired translation A ↔ B: two generators, two PatchGANs, cycle and identity losses."
+    public static let discussion = """
+        Data: --dataroot DIR with DIR/trainA and DIR/trainB (any number of images each, not paired). Writes \
+        latest_net_G_A.safetensors (A → B) and latest_net_G_B.safetensors (B → A). Defaults (junyanz's cycle_gan): \
+        resnet_9blocks, basic PatchGAN (70×70), instance norm, LSGAN, λ_A = λ_B = 10, identity 0.5, pool of 50 fakes, \
+        Adam 2e-4 (0.5, 0.999), 100 + 100 epochs, resize_and_crop 286 → 256 with flips.
+        """
+
+    public static func defaults(_ arguments: CycleGANArguments) -> RecipeDefaults { .gan }
+
+    public static func networkDefinition(_ arguments: CycleGANArguments) throws -> [(option: String, value: String)] {
+        try arguments.networks.definition(default: "resnet_9blocks", normalization: .instance, dropout: false,
+                                          inputChannels: arguments.domains.inputChannels, outputChannels: arguments.domains.outputChannels)
+    }
+
+    public static func prepare(_ arguments: CycleGANArguments, data: ImageDataArguments, training: TrainingOptions) throws -> PreparedRecipe {
+        var options = CycleGANOptions()
+        let domains = arguments.domains
+        options.architecture = try arguments.networks.generator(default: "resnet_9blocks", normalization: .instance, dropout: false,
+                                                                inputChannels: domains.inputChannels, outputChannels: domains.outputChannels)
+        options.discriminator = arguments.networks.discriminator(normalization: options.architecture.normalization)
+        let preprocessing = try data.preprocessing(defaults: .gan)
+        try GANNetworkArguments.checkCrop(preprocessing, generator: options.architecture, discriminator: options.discriminator)
+        options.ganMode = arguments.networks.gan(default: .lsgan)
+        options.lambdaA = arguments.lambdaA
+        options.lambdaB = arguments.lambdaB
+        options.lambdaIdentity = domains.inputChannels == domains.outputChannels ? arguments.lambdaIdentity : 0
+        options.poolSize = arguments.poolSize
+        let dataset = try UnalignedDataset(root: try data.root(), direction: domains.direction, preprocessing: preprocessing,
+                                           inputChannels: domains.inputChannels, outputChannels: domains.outputChannels)
+        let summary = "\(options.architecture.name) ngf \(options.architecture.filters) ×2, \(options.discriminator.kind.rawValue) "
+            + "ndf \(options.discriminator.filters) ×2, \(dataset.pathsA.count) A / \(dataset.pathsB.count) B images"
+        return PreparedRecipe(recipe: CycleGANRecipe(options: options, training: training), dataset: dataset, summary: summary)
     }
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Datasets
 import Foundation
 import ImageIO
@@ -126,5 +127,82 @@ public final class Pix2PixRecipe: TrainingRecipe {
         }
         return [("real_A", Image(tensor: first(latest.realA))), ("fake_B", Image(tensor: first(latest.fakeB))),
                 ("real_B", Image(tensor: first(latest.realB)))]
+    }
+}
+
+// MARK: - Command line
+
+/// How pix2pix finds its pairs.
+public enum PairLayout: String, CaseIterable, Sendable, ExpressibleByArgument {
+    /// Side-by-side A|B images in DATAROOT/train (make them with `stylize combine`).
+    case aligned
+    /// DATAROOT/A and DATAROOT/B (or trainA/trainB), paired by file name.
+    case paired
+}
+
+/// The options `stylize train pix2pix` adds to the shared ones.
+public struct Pix2PixArguments: ParsableArguments {
+    @OptionGroup(title: "Networks") public var networks: GANNetworkArguments
+    @OptionGroup(title: "Domains") public var domains: PairedDataArguments
+    @Option(help: "How pairs are stored.") public var datasetMode: PairLayout = .aligned
+    @Option(help: "Input folder, paired by name with --folder-b (instead of --dataroot).") public var folderA: String?
+    @Option(help: "Target folder.") public var folderB: String?
+    @Option(help: "Weight of the L1 term.") public var lambdaL1: Float = 100
+    @Option(help: "Weight of the GAN term (0: L1 alone, no discriminator).") public var lambdaGan: Float = 1
+
+    public init() {}
+
+    public func validate() throws {
+        guard (folderA == nil) == (folderB == nil) else { throw ValidationError("give both --folder-a and --folder-b") }
+        guard lambdaL1 >= 0, lambdaGan >= 0 else { throw ValidationError("the lambdas must not be negative") }
+    }
+}
+
+extension Pix2PixRecipe: RecipeDefinition {
+    public static let commandName = "pix2pix"
+    public static let abstract = "Paired translation: G(A) ≈ B with L1 and a conditional PatchGAN (--lambda-gan 0 for L1 alone)."
+    public static let discussion = """
+        Data: --dataroot DIR with DIR/train/ of side-by-side A|B images (aligned; make them with stylize combine), \
+        or DIR/A and DIR/B (or trainA/trainB) paired by name (--dataset-mode paired); or --folder-a and --folder-b. \
+        Writes latest_net_G.safetensors. Defaults (junyanz's pix2pix): unet_256, basic PatchGAN on (A, B), batch norm, \
+        dropout, vanilla GAN, λ_L1 = 100, Adam 2e-4 (0.5, 0.999), 100 + 100 epochs.
+        """
+
+    public static func defaults(_ arguments: Pix2PixArguments) -> RecipeDefaults { .gan }
+
+    public static func needsDataroot(_ arguments: Pix2PixArguments) -> Bool { arguments.folderA == nil }
+
+    public static func networkDefinition(_ arguments: Pix2PixArguments) throws -> [(option: String, value: String)] {
+        try arguments.networks.definition(default: "unet_256", normalization: .batch, dropout: true,
+                                          inputChannels: arguments.domains.inputChannels, outputChannels: arguments.domains.outputChannels)
+            + [("--lambda-gan", arguments.lambdaGan > 0 ? "> 0 (with a discriminator)" : "0 (no discriminator)")]
+    }
+
+    public static func prepare(_ arguments: Pix2PixArguments, data: ImageDataArguments, training: TrainingOptions) throws -> PreparedRecipe {
+        var options = Pix2PixOptions()
+        let domains = arguments.domains
+        options.architecture = try arguments.networks.generator(default: "unet_256", normalization: .batch, dropout: true,
+                                                                inputChannels: domains.inputChannels, outputChannels: domains.outputChannels)
+        options.discriminator = arguments.networks.discriminator(normalization: options.architecture.normalization)
+        let preprocessing = try data.preprocessing(defaults: .gan)
+        try GANNetworkArguments.checkCrop(preprocessing, generator: options.architecture,
+                                          discriminator: arguments.lambdaGan > 0 ? options.discriminator : nil)
+        options.ganMode = arguments.networks.gan(default: .vanilla)
+        options.lambdaL1 = arguments.lambdaL1
+        options.lambdaGAN = arguments.lambdaGan
+        let dataset: any Dataset
+        if let folderA = arguments.folderA, let folderB = arguments.folderB {
+            dataset = try PairedFolderDataset(folderA: URL(fileURLWithPath: folderA), folderB: URL(fileURLWithPath: folderB),
+                                              direction: domains.direction, preprocessing: preprocessing,
+                                              inputChannels: domains.inputChannels, outputChannels: domains.outputChannels)
+        } else if arguments.datasetMode == .paired {
+            dataset = try PairedFolderDataset(root: try data.root(), direction: domains.direction, preprocessing: preprocessing,
+                                              inputChannels: domains.inputChannels, outputChannels: domains.outputChannels)
+        } else {
+            dataset = try AlignedDataset(root: try data.root(), direction: domains.direction, preprocessing: preprocessing,
+                                         inputChannels: domains.inputChannels, outputChannels: domains.outputChannels)
+        }
+        return PreparedRecipe(recipe: Pix2PixRecipe(options: options, training: training), dataset: dataset,
+                              summary: "\(options.architecture.name) ngf \(options.architecture.filters), \(dataset.count) pairs")
     }
 }

@@ -115,7 +115,7 @@ final class TrainCommandTests: XCTestCase {
         let changed = try StylizeBinary.run(["train", "cyclegan", "--continue", "--name", "opts", "--checkpoints", checkpoints,
                                              "--netG", "resnet_9blocks", "--max-iters", "3"])
         XCTAssertEqual(changed.status, 1)
-        XCTAssertTrue(changed.error.contains("started with --netG resnet_2blocks") && changed.error.contains("asks for --netG resnet_9blocks"),
+        XCTAssertTrue(changed.error.contains("started with --net-g resnet_2blocks") && changed.error.contains("asks for --net-g resnet_9blocks"),
                       changed.error)
         XCTAssertEqual(try state("opts")["counter.iterations"], "2", "nothing ran")
     }
@@ -169,16 +169,22 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(header.contains("\"F16\""), "generators in float16")
     }
 
-    /// A colorization model trains from a folder of colour photos and `stylize --model` applies it to any photo:
-    /// the output is RGB at the input's size with the input's lightness.
+    /// A GAN colorizer (`train colorize --method gan`) trains from a folder of colour photos and `stylize --model` or
+    /// `stylize colorize --model` applies it to any photo: the output is RGB at the input's size with its lightness.
     func testColorizationTrainsAndApplies() throws {
         let photos = root.appendingPathComponent("data/trainA").path
-        let trained = try StylizeBinary.run(["train", "colorization", "--dataroot", photos, "--name", "color", "--max-iters", "2"] + tiny)
+        let trained = try StylizeBinary.run(["train", "colorize", "--method", "gan", "--dataroot", photos, "--name", "color", "--max-iters", "2"] + tiny)
         XCTAssertEqual(trained.status, 0, trained.error + trained.output)
         let model = root.appendingPathComponent("checkpoints/color/latest_net_G.safetensors").path
         let output = root.appendingPathComponent("colored").path
         let applied = try StylizeBinary.run(["--model", model, root.appendingPathComponent("data/testA").path, output, "--quiet"])
         XCTAssertEqual(applied.status, 0, applied.error)
+        // One concept: `stylize colorize` takes the GAN colorizer too, with the same result.
+        let viaColorize = try StylizeBinary.run(["colorize", "--model", model, root.appendingPathComponent("data/testA").path,
+                                                 root.appendingPathComponent("colored2").path, "--quiet"])
+        XCTAssertEqual(viaColorize.status, 0, viaColorize.error)
+        XCTAssertEqual(try Image.read(contentsOf: root.appendingPathComponent("colored2/image 1.png")),
+                       try Image.read(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("image 1.png")))
         let input = try Image.read(contentsOf: root.appendingPathComponent("data/testA/image 1.png"))
         let result = try Image.read(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("image 1.png"))
         XCTAssertEqual([result.width, result.height, result.channels], [44, 36, 3])

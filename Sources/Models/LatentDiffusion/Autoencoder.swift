@@ -360,3 +360,32 @@ public final class AutoencoderKL: Module {
     /// Reconstruction through the posterior mean (as the reference's `forward(sample_posterior: false)`).
     public override func forward(_ input: Tensor) -> Tensor { decode(encode(input).mean) }
 }
+
+extension AutoencoderKL {
+    /// Metadata of an autoencoder file (`stylize train vae`'s `latest_net_VAE.safetensors`): its configuration and the
+    /// latent scale factor (1/std of the latents), which ``load(contentsOf:)`` reads back.
+    public static func fileMetadata(_ configuration: AutoencoderConfiguration, scaleFactor: Float) -> [String: String] {
+        let encoded = (try? JSONEncoder().encode(configuration)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return ["kind": "autoencoder_kl", "autoencoder": encoded, "scale_factor": String(scaleFactor)]
+    }
+
+    /// An autoencoder written with ``fileMetadata(_:scaleFactor:)`` and its latent scale factor.
+    ///
+    /// - Throws: ``LatentDiffusionError`` naming the file when it is not such a file; checkpoint errors when unreadable.
+    public static func load(contentsOf url: URL) throws -> (autoencoder: AutoencoderKL, scaleFactor: Float) {
+        let archive = try Safetensors.read(contentsOf: url)
+        guard archive.metadata["kind"] == "autoencoder_kl" else {
+            throw LatentDiffusionError.notAnAutoencoder(path: url.path, kind: archive.metadata["kind"])
+        }
+        guard let text = archive.metadata["autoencoder"],
+              let configuration = try? JSONDecoder().decode(AutoencoderConfiguration.self, from: Data(text.utf8)) else {
+            throw LatentDiffusionError.badMetadata(path: url.path, key: "autoencoder")
+        }
+        guard let scale = archive.metadata["scale_factor"].flatMap(Float.init), scale > 0, scale.isFinite else {
+            throw LatentDiffusionError.badMetadata(path: url.path, key: "scale_factor")
+        }
+        let model = AutoencoderKL(configuration)
+        try model.load(stateDictionary: archive.dictionary)
+        return (model, scale)
+    }
+}

@@ -6,12 +6,15 @@ import Tensor
 /// Why a latent-diffusion model file cannot be used.
 public enum LatentDiffusionError: Error, CustomStringConvertible {
     case notALatentDiffusionModel(path: String, kind: String?)
+    case notAnAutoencoder(path: String, kind: String?)
     case badMetadata(path: String, key: String)
 
     public var description: String {
         switch self {
         case .notALatentDiffusionModel(let path, let kind):
             return "\(path): not a latent-diffusion model (its metadata says kind \(kind ?? "nothing"), not latent_diffusion)"
+        case .notAnAutoencoder(let path, let kind):
+            return "\(path): not an autoencoder (its metadata says kind \(kind ?? "nothing"), not autoencoder_kl)"
         case .badMetadata(let path, let key): return "\(path): missing or malformed metadata '\(key)'"
         }
     }

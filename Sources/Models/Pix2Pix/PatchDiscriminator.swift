@@ -86,6 +86,15 @@ public struct DiscriminatorArchitecture: Equatable, Sendable {
         self.normalization = normalization
     }
 
+    /// Whether an image side of `side` pixels leaves the discriminator at least one output patch: each strided 4×4
+    /// convolution (padding 1) halves the side, and the last two 4×4 convolutions (stride 1, padding 1) take 1 each.
+    public func accepts(side: Int) -> Bool {
+        guard kind != .pixel else { return side >= 1 }
+        var remaining = side
+        for _ in 0..<(kind == .basic ? 3 : layers) { remaining = (remaining - 2) / 2 + 1 }
+        return remaining - 2 >= 1
+    }
+
     /// A freshly built discriminator for `inputChannels`.
     public func makeDiscriminator(inputChannels: Int, generator: RandomGenerator = .shared) -> Module {
         switch kind {

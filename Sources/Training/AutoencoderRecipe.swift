@@ -1,3 +1,4 @@
+import ArgumentParser
 import Datasets
 import Foundation
 import ImageIO
@@ -74,7 +75,7 @@ public final class AutoencoderRecipe: TrainingRecipe {
     }
 
     public var exportedGenerators: [(name: String, module: Module, metadata: [String: String])] {
-        [("VAE", autoencoder, LatentDiffusionMetadata.autoencoder(options.configuration, scaleFactor: scaleFactor))]
+        [("VAE", autoencoder, AutoencoderKL.fileMetadata(options.configuration, scaleFactor: scaleFactor))]
     }
 
     public func step(_ batch: Batch) -> [String: Float] {
@@ -132,132 +133,83 @@ public final class AutoencoderRecipe: TrainingRecipe {
     }
 }
 
+// MARK: - Command line
 
-/// Options of the latent-diffusion recipe.
-public struct LatentDiffusionOptions: Sendable {
-    public var task = LatentDiffusionTask.superResolution
-    public var unet = DenoisingUNetConfiguration()
-    public var schedule = NoiseSchedule.Kind.scaledLinear
-    public var prediction = DiffusionPrediction.epsilon
-    /// The largest noise standard deviation added to a low-resolution condition in training (its level is fed to
-    /// the UNet; sampling uses level 0 unless asked). 0 disables the augmentation.
-    public var conditionNoise: Float = 0.1
-    public var emaDecay: Float = 0.999
-    /// DDIM steps of the sample images on the run page.
-    public var previewSteps = 20
+/// The options `stylize train vae` adds to the shared ones.
+public struct AutoencoderArguments: ParsableArguments {
+    @Option(help: "Channels of the first level.") public var vaeChannels = 64
+    @Option(help: "Channel multipliers per level, comma-separated (f = 2^(levels − 1)).") public var vaeMultipliers = IntegerList([1, 2, 4])
+    @Option(help: "Residual blocks per level.") public var vaeBlocks = 2
+    @Option(help: "Latent channels.") public var latentChannels = 4
+    @Option(help: "Weight of the KL term.") public var klWeight: Float = 1e-6
+    @Option(help: "Weight of the optional PatchGAN term (hinge loss, as latent diffusion's; 0: off).") public var ganWeight: Float = 0
+    @Option(help: "Iterations of reconstruction alone before the PatchGAN term starts.") public var ganStart = 2000
+    @Option(help: "Initial posterior log-variance (e.g. -6: learn the reconstruction first; default: PyTorch's initialisation, about 0).") public var initialLogVariance: Float?
 
     public init() {}
-}
 
-/// Trains a denoising UNet on the latents of a frozen KL autoencoder (DDPM: uniform t, MSE to ε or v), with EMA
-/// weights for sampling; exports the autoencoder and the EMA UNet together as one model.
-public final class LatentDiffusionRecipe: TrainingRecipe {
-    public let options: LatentDiffusionOptions
-    public let random: RandomGenerator
-    public let autoencoder: AutoencoderKL
-    public let scaleFactor: Float
-    public let unet: DenoisingUNet
-    let exportUNet: DenoisingUNet
-    let schedule: NoiseSchedule
-    let optimizer: Adam
-    let average: ExponentialMovingAverage
-    var latest: Batch?
-
-    /// - Parameters: `autoencoder` and its latent `scaleFactor` come from a trained VAE and stay frozen.
-    public init(options: LatentDiffusionOptions, autoencoder: AutoencoderKL, scaleFactor: Float, training: TrainingOptions) {
-        self.options = options
-        random = RandomGenerator(seed: training.seed)
-        self.autoencoder = autoencoder
-        self.scaleFactor = scaleFactor
-        autoencoder.eval()
-        autoencoder.setRequiresGradient(false)
-        var configuration = options.unet
-        let factor = autoencoder.configuration.downsamplingFactor, latent = autoencoder.configuration.latentChannels
-        configuration.outputChannels = latent
-        configuration.inputChannels = latent + LatentDiffusionModel.conditionChannels(task: options.task, factor: factor)
-        configuration.conditionsOnNoiseLevel = options.task == .superResolution && options.conditionNoise > 0
-        unet = DenoisingUNet(configuration, generator: random)
-        exportUNet = DenoisingUNet(configuration, generator: RandomGenerator(seed: 0))
-        schedule = NoiseSchedule(kind: options.schedule)
-        optimizer = Adam(parameters: unet.namedParameters(prefix: "UNet."), learningRate: training.learningRate,
-                         beta1: training.beta1, beta2: training.beta2)
-        average = ExponentialMovingAverage(parameters: unet.namedParameters(), decay: options.emaDecay)
-    }
-
-    public var modules: [String: Module] { ["UNet": unet] }
-    public var optimizers: [String: any Optimizer] { ["UNet": optimizer] }
-    public var lossNames: [String] { ["MSE"] }
-    public var visualLabels: [String] { ["condition", "sample", "real"] }
-
-    var model: LatentDiffusionModel {
-        try? average.copy(into: exportUNet)
-        return LatentDiffusionModel(task: options.task, autoencoder: autoencoder, unet: exportUNet, scaleFactor: scaleFactor,
-                                    schedule: schedule, prediction: options.prediction)
-    }
-
-    public var exportedGenerators: [(name: String, module: Module, metadata: [String: String])] {
-        let model = self.model
-        return [("LDM", model, model.metadata)]
-    }
-
-    public func step(_ batch: Batch) -> [String: Float] {
-        unet.train()
-        let image = batch.a, count = image.shape[0]
-        let latents = withoutGradient { autoencoder.encode(image).mean * scaleFactor }
-        var levels: [Float]? = nil
-        var condition = LatentDiffusionModel.condition(for: image, task: options.task, factor: autoencoder.configuration.downsamplingFactor)
-        if options.task == .superResolution && options.conditionNoise > 0 {
-            let drawn = (0..<count).map { _ in Float(random.nextDouble()) * options.conditionNoise }
-            let noise = Tensor.randomNormal(condition.shape, generator: random)
-            let perSample = condition.count / count
-            for sample in 0..<count {
-                for index in (sample * perSample)..<((sample + 1) * perSample) { condition.pointer[index] += drawn[sample] * noise.pointer[index] }
-            }
-            condition = condition.copied()
-            levels = drawn.map { $0 * 1000 }
+    public func validate() throws {
+        guard vaeChannels >= 1, vaeBlocks >= 1, latentChannels >= 1, klWeight >= 0 else {
+            throw ValidationError("--vae-channels, --vae-blocks and --latent-channels must be positive, --kl-weight not negative")
         }
-        let timesteps = (0..<count).map { _ in random.nextInt(below: schedule.trainingSteps) }
-        let noise = Tensor.randomNormal(latents.shape, generator: random)
-        let noisy = schedule.noised(latents, noise: noise, timesteps: timesteps)
-        let target = schedule.target(options.prediction, clean: latents, noise: noise, timesteps: timesteps)
-        optimizer.zeroGrad()
-        let prediction = unet.forward(Tensor.concatenated([noisy, condition], axis: 1), timesteps: timesteps.map(Float.init),
-                                      noiseLevels: levels)
-        let loss = Tensor.mseLoss(prediction, target)
-        loss.backward()
-        optimizer.step()
-        average.update()
-        latest = batch
-        return ["MSE": loss.item]
+        guard ganWeight >= 0, ganStart >= 0 else { throw ValidationError("--gan-weight and --gan-start must not be negative") }
     }
 
-    /// The first image of the latest batch: its condition, a DDIM sample with the EMA weights, and the original.
-    public func visuals() -> [(label: String, image: Image)] {
-        guard let latest else { return [] }
-        let image = latest.a.sliced(axis: 0, 0..<1)
-        let model = self.model
-        let result = model.sample(image: image, steps: options.previewSteps, seed: 0)
-        return [("condition", model.conditionPreview(for: image)), ("sample", result), ("real", Image(tensor: image))]
-    }
-
-    public func buffers() -> [String: Tensor] {
-        Dictionary(uniqueKeysWithValues: average.shadows.map { ("ema." + $0.name, $0.tensor) })
-    }
-
-    public func restore(buffers: [String: Tensor]) throws {
-        for shadow in average.shadows {
-            guard let saved = buffers["ema." + shadow.name], saved.shape == shadow.tensor.shape else {
-                throw TrainingError.incompatibleState("the saved state has no EMA weights of shape \(shadow.tensor.shape) for \(shadow.name)")
-            }
-            shadow.tensor.pointer.update(from: saved.pointer, count: saved.count)
-        }
+    var configuration: AutoencoderConfiguration {
+        var configuration = AutoencoderConfiguration()
+        configuration.channels = vaeChannels
+        configuration.multipliers = vaeMultipliers.values
+        configuration.blocksPerLevel = vaeBlocks
+        configuration.latentChannels = latentChannels
+        return configuration
     }
 }
 
-/// Model-file metadata of the latent-diffusion models.
-public enum LatentDiffusionMetadata {
-    public static func autoencoder(_ configuration: AutoencoderConfiguration, scaleFactor: Float) -> [String: String] {
-        let encoded = (try? JSONEncoder().encode(configuration)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return ["kind": "autoencoder_kl", "autoencoder": encoded, "scale_factor": String(scaleFactor)]
+extension AutoencoderRecipe: RecipeDefinition {
+    public static let commandName = "vae"
+    public static let abstract = "Train latent diffusion's KL autoencoder (the latent space of sr and colorize)."
+    public static let discussion = """
+        Data: colour photos in DATAROOT/train or DATAROOT. Loss: L1 reconstruction + --kl-weight × KL of the \
+        posterior to N(0, I), and with --gan-weight > 0 a PatchGAN hinge term from iteration --gan-start on (its \
+        discriminator D is saved in the state). Writes latest_net_VAE.safetensors with its configuration and latent \
+        scale factor (1/std of the latents), which stylize train sr|colorize --vae takes. Defaults: ch 64, \
+        multipliers 1,2,4 (f = 4), 2 blocks per level, 4 latent channels, Adam 1e-4, batch 4, 128×128 crops of images \
+        scaled to width 286, 100 epochs.
+        """
+
+    public static func defaults(_ arguments: AutoencoderArguments) -> RecipeDefaults { .latent }
+
+    public static func networkDefinition(_ arguments: AutoencoderArguments) throws -> [(option: String, value: String)] {
+        [("--vae-channels", String(arguments.vaeChannels)), ("--vae-multipliers", arguments.vaeMultipliers.description),
+         ("--vae-blocks", String(arguments.vaeBlocks)), ("--latent-channels", String(arguments.latentChannels)),
+         ("--gan-weight", arguments.ganWeight > 0 ? "> 0 (with a discriminator)" : "0 (none)")]
     }
+
+    public static func prepare(_ arguments: AutoencoderArguments, data: ImageDataArguments, training: TrainingOptions) throws -> PreparedRecipe {
+        var options = AutoencoderOptions()
+        options.configuration = arguments.configuration
+        options.klWeight = arguments.klWeight
+        options.initialLogVariance = arguments.initialLogVariance
+        options.ganWeight = arguments.ganWeight
+        options.ganStart = arguments.ganStart
+        let preprocessing = try data.preprocessing(defaults: .latent)
+        let factor = options.configuration.downsamplingFactor
+        guard preprocessing.cropSize % factor == 0 else {
+            throw ValidationError("--crop-size \(preprocessing.cropSize) must be a multiple of f = \(factor)")
+        }
+        if arguments.ganWeight > 0, preprocessing.cropSize < 32 {
+            throw ValidationError("--crop-size \(preprocessing.cropSize) is too small for the PatchGAN (--gan-weight): use at least 32")
+        }
+        let dataset = try photoDataset(data, preprocessing: preprocessing)
+        let summary = "AutoencoderKL ch \(arguments.vaeChannels) × [\(arguments.vaeMultipliers)], f \(factor), "
+            + "\(arguments.latentChannels) latent channels, \(dataset.count) photos"
+        return PreparedRecipe(recipe: AutoencoderRecipe(options: options, training: training), dataset: dataset, summary: summary)
+    }
+}
+
+/// The photos of a latent recipe: DATAROOT/train when it exists, else DATAROOT itself (subfolders included).
+func photoDataset(_ data: ImageDataArguments, preprocessing: Preprocessing) throws -> SingleDataset {
+    let root = try data.root()
+    let train = root.appendingPathComponent("train")
+    return try SingleDataset(folder: FileManager.default.fileExists(atPath: train.path) ? train : root, preprocessing: preprocessing)
 }
