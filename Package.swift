@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(name: "stylize", dependencies: ["StylizeCLI"]),
 
         // MARK: - Tests
-        .target(name: "_TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/_TestSupport"),
+        .target(name: "_TestSupport", dependencies: ["Tensor", "NN", "Models", "ImageIO"], path: "Tests/_TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "_TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "_TestSupport"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Tensor", "_TestSupport"]),

@@ -15,8 +15,8 @@ public struct ModelEntry: Codable, Equatable, Sendable {
     public var family: String
     /// nil in the file means a generator.
     public var kind: ModelKind?
-    /// For latent-diffusion models: `sr` or `colorize`.
-    public var task: String?
+    /// For latent-diffusion models: what it does.
+    public var task: LatentDiffusionTask?
     public var architecture: String
     public var ngf: Int
     public var norm: String
@@ -37,7 +37,7 @@ public struct ModelEntry: Codable, Equatable, Sendable {
     /// One line about the model, shown by `stylize models list`.
     public var about: String?
 
-    public init(name: String, family: String, kind: ModelKind? = nil, task: String? = nil, architecture: String, ngf: Int = 64,
+    public init(name: String, family: String, kind: ModelKind? = nil, task: LatentDiffusionTask? = nil, architecture: String, ngf: Int = 64,
                 norm: String, dropout: Bool = false, input_nc: Int = 3, output_nc: Int = 3, url: String? = nil,
                 git_blob_sha1: String? = nil, bytes: Int? = nil, file: String? = nil, preprocess: String? = nil,
                 notice: String? = nil, about: String? = nil) {
@@ -69,7 +69,7 @@ public struct ModelEntry: Codable, Equatable, Sendable {
         let values = try decoder.container(keyedBy: CodingKeys.self)
         self.init(name: try values.decode(String.self, forKey: .name), family: try values.decode(String.self, forKey: .family),
                   kind: try values.decodeIfPresent(ModelKind.self, forKey: .kind),
-                  task: try values.decodeIfPresent(String.self, forKey: .task),
+                  task: try values.decodeIfPresent(LatentDiffusionTask.self, forKey: .task),
                   architecture: try values.decodeIfPresent(String.self, forKey: .architecture) ?? "latent_diffusion",
                   ngf: try values.decodeIfPresent(Int.self, forKey: .ngf) ?? 64,
                   norm: try values.decodeIfPresent(String.self, forKey: .norm) ?? "instance",
@@ -93,7 +93,7 @@ public struct ModelEntry: Codable, Equatable, Sendable {
 
     /// A short description of what the model is: `resnet_9blocks ngf 64`, `latent diffusion, sr`.
     public var summary: String {
-        isGenerator ? "\(architecture) ngf \(ngf)" : "latent diffusion, \(task ?? "?")"
+        isGenerator ? "\(architecture) ngf \(ngf)" : "latent diffusion, \(task?.rawValue ?? "?")"
     }
 
     /// The generator architecture this entry describes.

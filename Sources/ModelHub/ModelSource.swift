@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import NN
 
 /// What a `--model NAME|PATH` argument names: a weights file on disk, found directly or through the registry.
@@ -11,8 +12,8 @@ public struct ModelSource: Sendable {
     public let reference: String
     /// Generator or latent-diffusion model (from the registry, or the file's metadata).
     public let kind: ModelKind
-    /// For latent-diffusion models: `sr` or `colorize`.
-    public let task: String?
+    /// For latent-diffusion models: what it does.
+    public let task: LatentDiffusionTask?
 
     /// How the model is named in messages and in output manifests: the registry's `family/name`, or the file path.
     public var displayName: String { entry?.qualifiedName ?? url.path }
@@ -50,11 +51,11 @@ public struct ModelSource: Sendable {
 
     /// A weights file: its kind read from safetensors metadata (`.pth` files are generators).
     static func fromFile(_ url: URL, reference: String) throws -> ModelSource {
-        var kind = ModelKind.generator, task: String?
+        var kind = ModelKind.generator, task: LatentDiffusionTask?
         if url.pathExtension.lowercased() == "safetensors", let metadata = try? Safetensors.metadata(contentsOf: url),
            metadata["kind"] == ModelKind.latentDiffusion.rawValue {
             kind = .latentDiffusion
-            task = metadata["task"]
+            task = metadata["task"].flatMap(LatentDiffusionTask.init(rawValue:))
         }
         return ModelSource(url: url, entry: nil, reference: reference, kind: kind, task: task)
     }

@@ -33,11 +33,12 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also time each layer of the generator at the first size.")
     var layers = false
 
-    @Option(parsing: .upToNextOption, help: "Which measurements: engine, training (default both), diffusion (the bundled upscale_x4 and colorize models), or single training cases: \(BenchmarkSuite.trainingCaseKeys.joined(separator: ", ")).")
-    var suites: [String] = ["engine", "training"]
+    @Option(parsing: .upToNextOption, help: "Which measurements: engine, training (default both), diffusion (the bundled upscale_x4 and colorize models), or single training cases.")
+    var suites: [BenchSuiteName] = [BenchSuiteName("engine"), BenchSuiteName("training")]
 
     @Option(help: "DDIM steps of the whole upscale/colorize in the diffusion suite.")
-    var diffusionSteps = 25
+    var steps = 25
+    @Option(name: .customLong("diffusion-steps"), help: .hidden) var stepsAlias: Int?
 
     @Option(help: "Worker threads (default: all cores, or STYLIZE_THREADS).")
     var threads: Int?
@@ -48,17 +49,16 @@ struct Bench: ParsableCommand {
             throw ValidationError("--sizes must be multiples of 4 between 4 and 4096")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard !suites.isEmpty, suites.allSatisfy({ ["engine", "training", "diffusion"].contains($0) || BenchmarkSuite.trainingCaseKeys.contains($0) }) else {
-            throw ValidationError("--suites takes engine, training, diffusion or training case names (\(BenchmarkSuite.trainingCaseKeys.joined(separator: ", ")))")
-        }
+        guard !suites.isEmpty else { throw ValidationError("--suites needs at least one suite") }
     }
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        var diffusionModels: [(task: String, url: URL)] = []
+        let suites = self.suites.map(\.name)
+        var diffusionModels: [(task: LatentDiffusionTask, url: URL)] = []
         if suites.contains("diffusion") {
             let folder = try ModelRegistry.locate().folder
-            for (task, name) in [("sr", "upscale_x4"), ("colorize", "colorize")] {
+            for (task, name) in [(LatentDiffusionTask.superResolution, "upscale_x4"), (.colorization, "colorize")] {
                 let url = folder.appendingPathComponent("\(name)/\(name).safetensors")
                 if FileManager.default.fileExists(atPath: url.path) { diffusionModels.append((task, url)) }
                 else if !json { print("\(url.path): not there; \(task) skipped") }
@@ -68,11 +68,23 @@ struct Bench: ParsableCommand {
                                     training: suites.contains("training") ? Set(BenchmarkSuite.trainingCaseKeys)
                                         : Set(suites.filter(BenchmarkSuite.trainingCaseKeys.contains)), log: json ? { _ in } : { print($0); fflush(nil) })
         suite.diffusionModels = diffusionModels
-        suite.diffusionSteps = diffusionSteps
+        suite.diffusionSteps = stepsAlias ?? steps
         let report = suite.run()
         if json {
             let data = try JSONSerialization.data(withJSONObject: report.dictionary, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
     }
+}
+
+/// A `--suites` value: a suite (`engine`, `training`, `diffusion`) or one training case.
+struct BenchSuiteName: ExpressibleByArgument, Decodable {
+    let name: String
+    init(_ name: String) { self.name = name }
+    init?(argument: String) {
+        guard Self.allValueStrings.contains(argument) else { return nil }
+        name = argument
+    }
+    static var allValueStrings: [String] { ["engine", "training", "diffusion"] + BenchmarkSuite.trainingCaseKeys }
+    var defaultValueDescription: String { name }
 }

@@ -17,7 +17,7 @@ struct BenchmarkSuite {
     /// The training-iteration cases to run (keys of ``trainingCaseKeys``).
     var training: Set<String> = Set(BenchmarkSuite.trainingCaseKeys)
     /// Latent-diffusion models to time (the bundled ones by default): VAE encode/decode, one UNet step, a whole run.
-    var diffusionModels: [(task: String, url: URL)] = []
+    var diffusionModels: [(task: LatentDiffusionTask, url: URL)] = []
     var diffusionSteps = 25
     let log: (String) -> Void
 
@@ -82,7 +82,7 @@ struct BenchmarkSuite {
             let input = Tensor.randomNormal([1, model.unet.configuration.inputChannels, grid, grid], generator: RandomGenerator(seed: 3))
             let step = median { withoutGradient { _ = model.unet.forward(input, timesteps: [500], noiseLevels: nil) } }
             let whole: Double
-            if task == "sr" {
+            if task == .superResolution {
                 let small = Image(tensor: Tensor.randomUniform([1, 3, grid, grid], low: -1, high: 1, generator: RandomGenerator(seed: 4)))
                 whole = median { _ = model.upscale(small, steps: diffusionSteps, seed: 0) }
             } else {
@@ -90,11 +90,11 @@ struct BenchmarkSuite {
                 whole = median { _ = model.colorize(photo, steps: diffusionSteps, seed: 0) }
             }
             let peak = Double(MemoryStatistics.peakResidentBytes()) / 1_048_576
-            results[task] = ["vae_encode_256_seconds": encode, "vae_decode_256_seconds": decode, "unet_step_seconds": step,
+            results[task.rawValue] = ["vae_encode_256_seconds": encode, "vae_decode_256_seconds": decode, "unet_step_seconds": step,
                              "whole_seconds": whole, "steps": diffusionSteps, "peak_rss_mb": peak]
-            let whatWhole = task == "sr" ? "upscale 64→256" : "colorize 256"
+            let whatWhole = task == .superResolution ? "upscale 64→256" : "colorize 256"
             log(String(format: "%@: VAE encode 256² %.3f s, decode %.3f s, UNet step (%d² grid) %.3f s, %@ with %d steps %.2f s, peak RSS %.0f MB",
-                       task, encode, decode, grid, step, whatWhole, diffusionSteps, whole, peak))
+                       task.rawValue, encode, decode, grid, step, whatWhole, diffusionSteps, whole, peak))
         }
         report.dictionary["latent_diffusion"] = results
     }

@@ -6,56 +6,32 @@ import Models
 import Pipelines
 import Tensor
 
-/// Options `upscale` and `colorize` share: inputs, output, the model, sampling and the batch behaviour of `apply`.
-struct DiffusionBatchArguments: ParsableArguments {
+/// Options `upscale` and `colorize` share: the model, sampling and tiling (the batch options are ``BatchArguments``).
+struct DiffusionArguments: ParsableArguments {
+    @OptionGroup var batch: BatchArguments
     @Option(help: "A latent-diffusion model: a registry name (upscale_x4, colorize) or a latest_net_LDM.safetensors of stylize train sr|colorize (default: the bundled one).") var model: String?
-    @Argument(help: "Images and/or folders, then the output folder.") var paths: [String]
     @Option(help: "DDIM steps.") var steps = 25
     @Option(help: "Seed of the initial noise (the same seed gives the same output).") var seed: UInt64 = 0
     @Option(help: "DDIM η: 0 deterministic, 1 DDPM-like.") var eta: Double = 0
-    @Flag(help: "Descend into subfolders of input folders and mirror them in OUTPUT.") var recursive = false
-    @Option(help: "Output format: png or jpg (default: each input's).") var format: String?
-    @Option(help: "JPEG quality, 1–100.") var quality = 95
     @Option(help: "Refuse outputs with more pixels than this, to bound time.") var maxPixels = 4_194_304
     @Option(help: "Larger outputs are sampled in tiles of this many output pixels (a side), bounding memory.") var tileSize = 256
     @Option(help: "Overlap of neighbouring tiles in output pixels, blended smoothly.") var tileOverlap = 64
-    @Flag(help: "Replace existing outputs.") var overwrite = false
-    @Flag(help: "No progress output (the summary and errors are still printed).") var quiet = false
-    @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
-    func check() throws {
-        guard paths.count >= 2 else { throw ValidationError("give at least one INPUT and the OUTPUT folder") }
-        if let format, ImageFormat(pathExtension: format) == nil { throw ValidationError("--format must be png or jpg, not '\(format)'") }
-        guard (1...100).contains(quality) else { throw ValidationError("--quality must be between 1 and 100") }
+    func validate() throws {
         guard (1...1000).contains(steps) else { throw ValidationError("--steps must be between 1 and 1000") }
         guard (0...1).contains(eta) else { throw ValidationError("--eta must be between 0 and 1") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
         guard tileSize >= 32 else { throw ValidationError("--tile-size must be at least 32") }
         guard (0..<tileSize).contains(tileOverlap) else { throw ValidationError("--tile-overlap must be between 0 and --tile-size − 1") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-    }
-
-    /// The checked plan of this run (nothing written yet).
-    func plan() throws -> TranslationPlan {
-        try TranslationPlan.make(inputs: Array(paths.dropLast()), output: URL(fileURLWithPath: paths.last!), recursive: recursive,
-                                 format: format.flatMap(ImageFormat.init(pathExtension:)))
     }
 
     /// The tiling in latent pixels of a model with downsampling factor `factor`.
     func tiling(factor: Int) -> LatentTiling { LatentTiling(side: max(tileSize / factor, 1), overlap: tileOverlap / factor) }
 
-    func log(_ message: String) { if !quiet { FileHandle.standardError.write(Data((message + "\n").utf8)) } }
-
-    func batch(plan: TranslationPlan, model: String, settings: String, start: Date) -> BatchRun {
-        BatchRun(inputs: Array(paths.dropLast()), output: URL(fileURLWithPath: paths.last!), plan: plan, overwrite: overwrite,
-                 quality: quality, quiet: quiet, model: model, settings: settings, start: start)
-    }
-
     /// Runs `apply` on each pending image, without a model (the bicubic baseline).
     func runWithoutModel(describe: String, apply: @escaping (Image, String) throws -> Image) throws {
-        if let threads { Parallel.setThreadCount(threads) }
-        let start = Date()
-        try batch(plan: try plan(), model: describe, settings: "", start: start).execute(describe: describe) { image, path, _ in
+        batch.applyThreads()
+        try batch.batch(plan: try batch.plan(), model: describe, settings: "", start: Date()).execute(describe: describe) { image, path, _ in
             try apply(image, path)
         }
     }
@@ -63,14 +39,14 @@ struct DiffusionBatchArguments: ParsableArguments {
     /// Loads the model (checking its kind and task) and runs `apply` on each pending image.
     func run(task: LatentDiffusionTask, bundled: String, describe: String, settings: String,
              apply: @escaping (LatentDiffusionModel, Image, String, @escaping (Int, Int) -> Void) throws -> Image) throws {
-        if let threads { Parallel.setThreadCount(threads) }
+        batch.applyThreads()
         let start = Date()
-        let plan = try plan()
-        let (loaded, source) = try ModelResolution.latentDiffusion(model, task: task, bundled: bundled, log: log)
+        let plan = try batch.plan()
+        let (loaded, source) = try ModelResolution.latentDiffusion(model, task: task, bundled: bundled, log: batch.log)
         guard steps <= loaded.schedule.trainingSteps else {
             throw ValidationError("--steps \(steps) is more than the \(loaded.schedule.trainingSteps) steps \(source.displayName) was trained with")
         }
-        try batch(plan: plan, model: source.displayName, settings: settings, start: start)
+        try batch.batch(plan: plan, model: source.displayName, settings: settings, start: start)
             .execute(describe: "\(describe), \(steps) DDIM steps") { image, path, progress in
                 try apply(loaded, image, path, progress)
             }
@@ -78,6 +54,14 @@ struct DiffusionBatchArguments: ParsableArguments {
 
     /// The sampling settings the manifest records.
     var samplingSettings: String { "steps \(steps), seed \(seed), eta \(eta)" }
+}
+
+/// How `upscale` makes its outputs.
+enum UpscaleMethod: String, CaseIterable, ExpressibleByArgument {
+    /// The latent-diffusion model.
+    case diffusion
+    /// PIL-exact bicubic resampling: the baseline to compare with.
+    case bicubic
 }
 
 /// `stylize upscale --model M INPUT... OUTPUT`: ×f super-resolution by latent diffusion.
@@ -97,20 +81,18 @@ struct Upscale: ParsableCommand {
           stylize upscale --model checkpoints/sr/latest_net_LDM.safetensors small/ big/ --steps 50
         """
     )
-    @OptionGroup var arguments: DiffusionBatchArguments
+    @OptionGroup var arguments: DiffusionArguments
     @Option(help: "The upscaling factor; must be the model's (bicubic: default 4).") var scale: Int?
-    @Option(help: "diffusion (the model) or bicubic (PIL-exact bicubic resampling, the baseline to compare with).") var method = "diffusion"
+    @Option(help: "diffusion (the model) or bicubic (PIL-exact bicubic resampling, the baseline to compare with).") var method: UpscaleMethod = .diffusion
     @Option(help: "Rounds of back-projection after sampling: the output is corrected until its ×f box downscale matches the input (0: the raw sample).") var consistencySteps = LatentDiffusionModel.defaultConsistencySteps
 
     func validate() throws {
-        try arguments.check()
         if let scale, scale < 2 { throw ValidationError("--scale must be at least 2") }
         guard (0...100).contains(consistencySteps) else { throw ValidationError("--consistency-steps must be between 0 and 100") }
-        guard ["diffusion", "bicubic"].contains(method) else { throw ValidationError("--method must be diffusion or bicubic") }
     }
 
     func run() throws {
-        if method == "bicubic" {
+        if method == .bicubic {
             let factor = scale ?? 4
             try arguments.runWithoutModel(describe: "bicubic ×\(factor)") { image, _ in
                 let source = image.rgb().converted(toBitDepth: 8)
@@ -152,15 +134,14 @@ struct ColorizeCommand: ParsableCommand {
           stylize colorize --model checkpoints/colorize-gan/latest_net_G.safetensors archive/ colored/
         """
     )
-    @OptionGroup var arguments: DiffusionBatchArguments
+    @OptionGroup var arguments: DiffusionArguments
 
-    func validate() throws { try arguments.check() }
 
     func run() throws {
         let (steps, seed, eta, maxPixels, arguments) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.arguments)
         if let reference = arguments.model {
             // A GAN colorizer (stylize train colorize --method gan) runs through the translation pipeline.
-            let source = try ModelResolution.resolve(reference, log: arguments.log)
+            let source = try ModelResolution.resolve(reference, log: arguments.batch.log)
             if source.kind == .generator {
                 let generator = try ModelResolution.generator(source, architecture: nil)
                 guard generator.architecture.isColorizer else {
@@ -168,8 +149,8 @@ struct ColorizeCommand: ParsableCommand {
                                          + "channel generator, not a colorizer (1 → 2); run it with `stylize --model \(reference) INPUT... OUTPUT`")
                 }
                 let pipeline = TranslationPipeline(generator: generator, maximumPixels: maxPixels)
-                if let threads = arguments.threads { Parallel.setThreadCount(threads) }
-                try arguments.batch(plan: try arguments.plan(), model: source.displayName, settings: "gan colorizer", start: Date())
+                arguments.batch.applyThreads()
+                try arguments.batch.batch(plan: try arguments.batch.plan(), model: source.displayName, settings: "gan colorizer", start: Date())
                     .execute(describe: "colorization (\(generator.architecture.name) GAN)") { image, path, progress in
                         try pipeline.translate(image, path: path, progress: progress)
                     }

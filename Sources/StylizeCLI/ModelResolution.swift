@@ -26,7 +26,7 @@ enum ModelResolution {
         let source = try resolve(reference ?? bundled, log: log)
         guard source.kind == .latentDiffusion else { throw CommandFailure(wrongKind(source, wanted: "a latent-diffusion model")) }
         let model = try LatentDiffusionModel.load(contentsOf: source.url)
-        guard model.task == task else { throw CommandFailure(wrongKind(source, wanted: "a \(task.rawValue) model", found: model.task.rawValue)) }
+        guard model.task == task else { throw CommandFailure(wrongKind(source, wanted: "a \(task.rawValue) model", found: model.task)) }
         return (model, source)
     }
 
@@ -40,15 +40,15 @@ enum ModelResolution {
     }
 
     /// "X is a latent-diffusion super-resolution model: use `stylize upscale --model X`".
-    static func wrongKind(_ source: ModelSource, wanted: String, found: String? = nil) -> String {
+    static func wrongKind(_ source: ModelSource, wanted: String, found: LatentDiffusionTask? = nil) -> String {
         let task = found ?? source.task
         let command: String
         switch (source.kind, task) {
         case (.generator, _): command = "stylize --model \(source.reference) INPUT... OUTPUT"
-        case (.latentDiffusion, "sr"): command = "stylize upscale --model \(source.reference) INPUT... OUTPUT"
+        case (.latentDiffusion, .superResolution): command = "stylize upscale --model \(source.reference) INPUT... OUTPUT"
         case (.latentDiffusion, _): command = "stylize colorize --model \(source.reference) INPUT... OUTPUT"
         }
-        let what = source.kind == .generator ? "a generator" : "a latent-diffusion \(task == "sr" ? "super-resolution" : "colorization") model"
+        let what = source.kind == .generator ? "a generator" : "a latent-diffusion \(task == .superResolution ? "super-resolution" : "colorization") model"
         return "\(source.displayName) is \(what), not \(wanted); run it with `\(command)`"
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import ModelHub
 import Models
 import NN
+import Training
 
 /// `stylize models`: the registry and checkpoint conversion.
 struct ModelsCommand: ParsableCommand {
@@ -67,8 +68,8 @@ struct ModelsCommand: ParsableCommand {
         @Option(help: "Output path (default: the checkpoint's name with .safetensors).")
         var output: String?
 
-        @Option(help: "resnet_6blocks, resnet_9blocks, unet_128 or unet_256 (default: detected).")
-        var arch: String?
+        @Option(help: "The generator architecture (default: detected from the keys and shapes).")
+        var arch: GeneratorName?
 
         @Flag(help: "Store float16 weights (half the size).")
         var half = false
@@ -85,7 +86,7 @@ struct ModelsCommand: ParsableCommand {
                 print("latent diffusion (\(archive.metadata["task"] ?? "?"), \(archive.tensors.count) tensors) → \(target.path)")
                 return
             }
-            let loaded = try LoadedGenerator.load(contentsOf: source, architecture: try arch.map { try GeneratorArchitecture(name: $0) })
+            let loaded = try LoadedGenerator.load(contentsOf: source, architecture: try arch.map { try GeneratorArchitecture(name: $0.name) })
             try loaded.module.save(to: target, dataType: half ? .float16 : .float32,
                                    metadata: loaded.architecture.metadata.merging(["source": source.lastPathComponent]) { a, _ in a })
             print("\(loaded.architecture.name) (ngf \(loaded.architecture.filters), \(loaded.architecture.normalization.rawValue) norm, "

@@ -41,18 +41,17 @@ struct TestCommand: ParsableCommand {
     @Option(help: "The run's name (default: the checkpoint's folder, or the registry name).") var name: String?
     @Option(help: "Where pages go.") var resultsDir = "results"
     @Option(help: "Which split: DATAROOT/<phase>A, DATAROOT/<phase>.") var phase = "test"
-    @Option(help: "AtoB or BtoA: which side is the input (default: AtoB; BtoA for a CycleGAN's G_B).") var direction: String?
+    @Option(help: "Which side is the input (default: AtoB; BtoA for a CycleGAN's G_B).") var direction: Direction?
     @Option(help: "DDIM steps (latent-diffusion models).") var steps = 25
     @Option(help: "Seed of the sampling noise (latent-diffusion models).") var seed: UInt64 = 0
     @Option(help: "Layout: auto, unaligned (<phase>A), aligned (<phase>/ of A|B images) or single (a plain folder).") var mode: Mode = .auto
     @Option(help: "At most this many images (sorted by name).") var numTest = 50
     @Option(help: "Resize so the short side is N pixels first.") var size: Int?
-    @Option(help: "Generator architecture, when a checkpoint's cannot be detected.") var arch: String?
+    @Option(help: "Generator architecture, when a checkpoint's cannot be detected.") var arch: GeneratorName?
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Flag(help: "No progress output.") var quiet = false
 
     func validate() throws {
-        if let direction, Direction(rawValue: direction) == nil { throw ValidationError("--direction must be AtoB or BtoA, not '\(direction)'") }
         guard (1...1000).contains(steps) else { throw ValidationError("--steps must be between 1 and 1000") }
         guard numTest > 0 else { throw ValidationError("--num-test must be positive") }
         if let size, size < 8 { throw ValidationError("--size must be at least 8") }
@@ -72,14 +71,14 @@ struct TestCommand: ParsableCommand {
         let log: (String) -> Void = { message in if !quiet { FileHandle.standardError.write(Data((message + "\n").utf8)) } }
         let source = try ModelResolution.resolve(model, log: log)
         let processor: Processor
-        var chosenDirection = direction.flatMap(Direction.init(rawValue:)) ?? .aToB
+        var chosenDirection = direction ?? .aToB
         var notes: [String] = []
         if source.kind == .latentDiffusion {
             let loaded = try LatentDiffusionModel.load(contentsOf: source.url)
             processor = .latentDiffusion(loaded)
             notes.append("model \(source.displayName) (latent diffusion, \(loaded.task.rawValue), \(steps) DDIM steps, seed \(seed))")
         } else {
-            let generator = try ModelResolution.generator(source, architecture: arch)
+            let generator = try ModelResolution.generator(source, architecture: arch?.name)
             let translator = TranslationPipeline(generator: generator, shortSide: size, maximumPixels: 16_777_216,
                                              tiling: TiledInference(tile: 768, margin: 96))
             processor = .generator(translator)

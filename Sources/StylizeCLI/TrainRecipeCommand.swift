@@ -33,6 +33,9 @@ struct TrainRecipeCommand<Definition: RecipeDefinition>: ParsableCommand {
     func validate() throws {
         // A continued run takes --dataroot and the rest from its state.
         if data.dataroot == nil && !session.resume && Definition.needsDataroot(recipe) { throw ValidationError("give --dataroot") }
+        // Sizes are checked here, before anything runs (prepare checks what depends on the networks).
+        _ = try data.preprocessing(defaults: Definition.defaults(recipe))
+        _ = try session.trainingOptions(defaults: Definition.defaults(recipe))
     }
 
     func run() throws {

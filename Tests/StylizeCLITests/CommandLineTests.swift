@@ -56,16 +56,17 @@ final class CommandLineTests: XCTestCase {
         try FileManager.default.copyItem(at: fixtures.appendingPathComponent("baseline444.jpg"), to: root.appendingPathComponent("B/pair.jpg"))
         try FileManager.default.copyItem(at: fixtures.appendingPathComponent("gray8.png"), to: root.appendingPathComponent("A/alone.png"))
         let output = root.appendingPathComponent("AB").path
-        let result = try run(["combine", "--a", root.appendingPathComponent("A").path, "--b", root.appendingPathComponent("B").path, output])
+        let result = try run(["combine", "--folder-a", root.appendingPathComponent("A").path, "--folder-b", root.appendingPathComponent("B").path, output])
         XCTAssertEqual(result.status, 1, "an unpaired file makes the exit code 1")
         XCTAssertTrue(result.output.contains("failed: alone"), result.output)
         XCTAssertTrue(result.output.contains("combined 1"), result.output)
         XCTAssertTrue(FileManager.default.fileExists(atPath: output + "/pair.png"))
-        let missing = try run(["combine", "--a", "/nonexistent/A", "--b", "/nonexistent/B", output])
-        XCTAssertNotEqual(missing.status, 0)
+        let missing = try run(["combine", "--a", "/nonexistent/A", "--b", "/nonexistent/B", output])   // the old spelling still works
+        XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.error.contains("/nonexistent/A"), missing.error)
         let badFormat = try run(["combine", "--a", "x", "--b", "y", output, "--format", "gif"])
-        XCTAssertTrue(badFormat.error.contains("png or jpg"), badFormat.error)
+        XCTAssertEqual(badFormat.status, 64)
+        XCTAssertTrue(badFormat.error.contains("'png' and 'jpg'"), badFormat.error)
     }
 
     func testBadArgumentsFailWithAMessage() throws {

@@ -3,6 +3,8 @@ import Foundation
 
 /// Runs the built `stylize` executable and captures its exit status and output.
 enum StylizeBinary {
+    /// The binary built with these tests (same build folder and configuration). There is deliberately no fallback to
+    /// another build: a stale binary would test old code.
     static var binary: URL {
         let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
             + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
@@ -10,8 +12,7 @@ enum StylizeBinary {
             let url = directory.appendingPathComponent("stylize")
             if FileManager.default.isExecutableFile(atPath: url.path) { return url }
         }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/release/stylize")
+        preconditionFailure("no stylize binary beside the test bundle (\(candidates.map(\.path))); build with `swift build --build-tests`")
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {

@@ -12,14 +12,9 @@ final class TrainCommandTests: XCTestCase {
 
     override func setUpWithError() throws {
         root = try temporaryDirectory()
-        let random = RandomGenerator(seed: 8)
-        for split in ["trainA", "trainB", "testA", "testB"] {
-            for index in 0..<3 {
-                let coarse = Tensor.randomUniform([1, 3, 3, 3], low: -1, high: 1, generator: random)
-                let url = root.appendingPathComponent("data/\(split)/image \(index).png")
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Image(tensor: coarse.upsampled(height: 36, width: 44, mode: .bilinear)).write(to: url)
-            }
+        for (offset, split) in ["trainA", "trainB", "testA", "testB"].enumerated() {
+            try SmoothImages.write(count: 3, to: root.appendingPathComponent("data/\(split)"), width: 44, height: 36, seed: 8 + UInt64(offset),
+                                   prefix: "image ")
         }
     }
 
@@ -205,32 +200,37 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertFalse(exists("checkpoints/x"), "nothing is written for a run that cannot start")
     }
 
-    /// vae → sr → upscale and vae → colorize → colorize through the binary: sizes ×f, lightness kept, the wrong
-    /// task and a missing model are clear errors.
-    func testLatentDiffusionTrainUpscaleAndColorize() throws {
+    var small: [String] {
+        ["--crop-size", "16", "--load-size", "44", "--batch-size", "2", "--max-iters", "2", "--quiet",
+         "--checkpoints", root.appendingPathComponent("checkpoints").path, "--threads", "2"]
+    }
+
+    /// Trains the tiny VAE, then a tiny `task` model on it (`sr` or `colorize`); returns the model file.
+    func trainLatentModel(_ task: String) throws -> String {
         let photos = root.appendingPathComponent("data/trainA").path
-        let small = ["--crop-size", "16", "--load-size", "44", "--batch-size", "2", "--max-iters", "2", "--quiet",
-                     "--checkpoints", root.appendingPathComponent("checkpoints").path, "--threads", "2"]
         let vae = try StylizeBinary.run(["train", "vae", "--dataroot", photos, "--name", "vae", "--vae-channels", "8",
                                          "--vae-multipliers", "1,2", "--vae-blocks", "1", "--latent-channels", "2"] + small)
         XCTAssertEqual(vae.status, 0, vae.error + vae.output)
         let vaePath = root.appendingPathComponent("checkpoints/vae/latest_net_VAE.safetensors").path
         let unet = ["--vae", vaePath, "--unet-channels", "8", "--unet-multipliers", "1,2", "--unet-blocks", "1", "--attention-levels", "1",
                     "--preview-steps", "2"]
-        for task in ["sr", "colorize"] {
-            let trained = try StylizeBinary.run(["train", task, "--dataroot", photos, "--name", task] + unet + small)
-            XCTAssertEqual(trained.status, 0, trained.error + trained.output)
-            XCTAssertTrue(exists("checkpoints/\(task)/web/images/epoch001_sample.png"))
-        }
+        let trained = try StylizeBinary.run(["train", task, "--dataroot", photos, "--name", task] + unet + small)
+        XCTAssertEqual(trained.status, 0, trained.error + trained.output)
+        XCTAssertTrue(exists("checkpoints/\(task)/web/images/epoch001_sample.png"))
+        return root.appendingPathComponent("checkpoints/\(task)/latest_net_LDM.safetensors").path
+    }
+
+    /// vae → sr → upscale: ×f outputs (f = 2 here), a rerun skips them, and `stylize test` shows the bicubic ÷f
+    /// input, bicubic ×f, the output and the truth.
+    func testTrainSRThenUpscaleAndTest() throws {
+        let srModel = try trainLatentModel("sr")
         let input = root.appendingPathComponent("data/testA").path
-        let srModel = root.appendingPathComponent("checkpoints/sr/latest_net_LDM.safetensors").path
         let upscaled = try StylizeBinary.run(["upscale", "--model", srModel, input, root.appendingPathComponent("big").path, "--steps", "2", "--quiet"])
         XCTAssertEqual(upscaled.status, 0, upscaled.error)
         let big = try Image.read(contentsOf: root.appendingPathComponent("big/image 0.png"))
         XCTAssertEqual([big.width, big.height], [88, 72], "×2 for a VAE with f = 2")
         let again = try StylizeBinary.run(["upscale", "--model", srModel, input, root.appendingPathComponent("big").path, "--steps", "2", "--quiet"])
         XCTAssertTrue(again.output.contains("skipped 3"), again.output)
-        // `stylize test` takes latent-diffusion models: the bicubic ÷f input, bicubic ×f, the output and the truth.
         let page = try StylizeBinary.run(["test", "--model", srModel, "--dataroot", input, "--results-dir", root.appendingPathComponent("results").path,
                                           "--steps", "2", "--quiet"])
         XCTAssertEqual(page.status, 0, page.error)
@@ -238,17 +238,20 @@ final class TrainCommandTests: XCTestCase {
         for label in ["low_resolution", "bicubic", "upscaled", "truth"] { XCTAssertTrue(html.contains("image%201_\(label).png"), label) }
         let low = try Image.read(contentsOf: root.appendingPathComponent("results/sr/images/image 1_low_resolution.png"))
         XCTAssertEqual([low.width, low.height], [22, 18])
+    }
 
-        let colorModel = root.appendingPathComponent("checkpoints/colorize/latest_net_LDM.safetensors").path
+    /// vae → colorize → colorize: the input's size and lightness, whole and in tiles.
+    func testTrainColorizeThenColorizeKeepsLightness() throws {
+        let colorModel = try trainLatentModel("colorize")
+        let input = root.appendingPathComponent("data/testA").path
         let colored = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent("colored").path, "--steps", "2", "--quiet"])
         XCTAssertEqual(colored.status, 0, colored.error)
         let original = try Image.read(contentsOf: root.appendingPathComponent("data/testA/image 1.png"))
         let result = try Image.read(contentsOf: root.appendingPathComponent("colored/image 1.png"))
         XCTAssertEqual([result.width, result.height], [44, 36])
         let before = LabEncoding.split(original.rgb().converted(toBitDepth: 8)).lightness
-        let after = LabEncoding.split(result).lightness
         // The lightness is the input's; only chroma clipped at the gamut edge and 8-bit rounding move it.
-        XCTAssertLessThan(withoutGradient { (before - after).abs().mean().item } * 50, 1.0)
+        XCTAssertLessThan(withoutGradient { (before - LabEncoding.split(result).lightness).abs().mean().item } * 50, 1.0)
         // In tiles (16-pixel latent tiles on a 22×18 latent): the same size, the lightness still kept.
         let tiled = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent("tiled").path, "--steps", "2",
                                            "--tile-size", "32", "--tile-overlap", "8", "--quiet"])
@@ -256,14 +259,19 @@ final class TrainCommandTests: XCTestCase {
         let tiledResult = try Image.read(contentsOf: root.appendingPathComponent("tiled/image 1.png"))
         XCTAssertEqual([tiledResult.width, tiledResult.height], [44, 36])
         XCTAssertLessThan(withoutGradient { (before - LabEncoding.split(tiledResult).lightness).abs().mean().item } * 50, 1.0)
-        let badTile = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent("x").path, "--tile-size", "8"])
-        XCTAssertTrue(badTile.error.contains("--tile-size must be at least 32"), badTile.error)
+    }
 
+    /// A model of the other task and a missing model are clear errors; a tile size below the minimum is a usage error.
+    func testLatentDiffusionModelErrors() throws {
+        let srModel = try trainLatentModel("sr")
+        let input = root.appendingPathComponent("data/testA").path
         let wrong = try StylizeBinary.run(["colorize", "--model", srModel, input, root.appendingPathComponent("x").path])
-        XCTAssertNotEqual(wrong.status, 0)
         XCTAssertEqual(wrong.status, 1)
         XCTAssertTrue(wrong.error.contains("super-resolution model, not a colorize model") && wrong.error.contains("stylize upscale --model"), wrong.error)
         let missing = try StylizeBinary.run(["upscale", "--model", "/nonexistent/m.safetensors", input, root.appendingPathComponent("x").path])
         XCTAssertTrue(missing.error.contains("/nonexistent/m.safetensors: no such model file"), missing.error)
+        let badTile = try StylizeBinary.run(["colorize", "--model", srModel, input, root.appendingPathComponent("x").path, "--tile-size", "8"])
+        XCTAssertEqual(badTile.status, 64)
+        XCTAssertTrue(badTile.error.contains("--tile-size must be at least 32"), badTile.error)
     }
 }

@@ -14,60 +14,10 @@ final class LatentDiffusionTests: XCTestCase {
 
     override func setUpWithError() throws {
         root = try temporaryDirectory()
-        let random = RandomGenerator(seed: 5)
-        for index in 0..<4 {
-            let coarse = Tensor.randomUniform([1, 3, 3, 3], low: -1, high: 1, generator: random)
-            let url = root.appendingPathComponent("photos/\(index).png")
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Image(tensor: coarse.upsampled(height: 32, width: 32, mode: .bilinear)).write(to: url)
-        }
+        try SmoothImages.write(count: 4, to: root.appendingPathComponent("photos"), width: 32, height: 32, seed: 5)
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
-
-    static var tinyAutoencoder: AutoencoderConfiguration {
-        var configuration = AutoencoderConfiguration()
-        configuration.channels = 8
-        configuration.multipliers = [1, 2]
-        configuration.blocksPerLevel = 1
-        configuration.latentChannels = 2
-        return configuration
-    }
-
-    static var tinyUNet: DenoisingUNetConfiguration {
-        var configuration = DenoisingUNetConfiguration()
-        configuration.channels = 8
-        configuration.multipliers = [1, 2]
-        configuration.blocksPerLevel = 1
-        configuration.attentionLevels = [1]
-        return configuration
-    }
-
-    /// The UNet starts by predicting exactly zero (zero-initialised output), keeps the grid, and its skip
-    /// connections carry gradients to the first convolution.
-    func testUNetShapesZeroStartAndGradients() {
-        var configuration = Self.tinyUNet
-        configuration.inputChannels = 5
-        configuration.outputChannels = 2
-        configuration.conditionsOnNoiseLevel = true
-        let unet = DenoisingUNet(configuration, generator: RandomGenerator(seed: 1))
-        let input = Tensor.randomNormal([2, 5, 8, 12], generator: RandomGenerator(seed: 2))
-        let output = unet.forward(input, timesteps: [3, 700], noiseLevels: [0, 50])
-        XCTAssertEqual(output.shape, [2, 2, 8, 12])
-        XCTAssertEqual(withoutGradient { output.abs().max().item }, 0)
-        let parameters = Dictionary(uniqueKeysWithValues: unet.namedParameters().map { ($0.name, $0.tensor) })
-        parameters["conv_out.weight"]!.pointer.update(repeating: 0.01, count: parameters["conv_out.weight"]!.count)
-        unet.forward(input, timesteps: [3, 700], noiseLevels: [0, 50]).pow(2).mean().backward()
-        let first = parameters["conv_in.weight"]!.grad!
-        XCTAssertGreaterThan(withoutGradient { first.abs().max().item }, 0)
-        XCTAssertTrue(unet.namedParameters().contains { $0.name == "noise_level_embed.2.weight" })
-        XCTAssertTrue(unet.namedParameters().contains { $0.name == "up.0.block.1.nin_shortcut.weight" })
-        // Embedding: cos then sin of t·10000^(−i/(d/2)).
-        let embedding = sinusoidalEmbedding([2], dimension: 4)
-        XCTAssertEqual(embedding.pointer[0], cos(2), accuracy: 1e-6)
-        XCTAssertEqual(embedding.pointer[1], cos(2 / 100), accuracy: 1e-6)
-        XCTAssertEqual(embedding.pointer[3], sin(2 / 100), accuracy: 1e-6)
-    }
 
     /// Space-to-depth puts each f×f block into channels row by row; replacing the lightness keeps the new L exactly
     /// (up to float rounding) and the chroma of the image.
@@ -98,28 +48,30 @@ final class LatentDiffusionTests: XCTestCase {
         return training
     }
 
-    /// A super-resolution run stopped and continued logs the uninterrupted run's losses (EMA weights restored), and
-    /// its exported model reloads and upscales ×f.
-    func testResumeAndExportedModel() throws {
+    /// A tiny super-resolution trainer writing CHECKPOINTS/NAME, optionally stopped after `stopAt` iterations.
+    func superResolutionTrainer(_ name: String, stopAt: Int? = nil) throws -> Trainer {
         let dataset = try SingleDataset(folder: root.appendingPathComponent("photos"), preprocessing: Preprocessing(mode: .crop, cropSize: 16, flip: true))
-        let autoencoder = AutoencoderKL(Self.tinyAutoencoder, generator: RandomGenerator(seed: 4))
-        func trainer(_ name: String, stopAt: Int? = nil) throws -> Trainer {
-            let training = shortRun(name, stopAt: stopAt)
-            var options = LatentDiffusionOptions()
-            options.unet = Self.tinyUNet
-            options.previewSteps = 2
-            options.emaDecay = 0.5
-            return try Trainer(recipe: LatentDiffusionRecipe(options: options, autoencoder: autoencoder, scaleFactor: 2, training: training),
-                               options: training, dataset: dataset, workers: 1)
-        }
+        let autoencoder = AutoencoderKL(TinyModels.autoencoder, generator: RandomGenerator(seed: 4))
+        let training = shortRun(name, stopAt: stopAt)
+        var options = LatentDiffusionOptions()
+        options.unet = TinyModels.unet
+        options.previewSteps = 2
+        options.emaDecay = 0.5
+        return try Trainer(recipe: LatentDiffusionRecipe(options: options, autoencoder: autoencoder, scaleFactor: 2, training: training),
+                           options: training, dataset: dataset, workers: 1)
+    }
+
+    /// A super-resolution run stopped and continued logs the uninterrupted run's losses and ends with the same EMA
+    /// weights.
+    func testSuperResolutionResumesExactly() throws {
         func losses(_ trainer: Trainer) throws -> [String] {
             try String(contentsOf: trainer.directory.appendingPathComponent("loss_log.jsonl"), encoding: .utf8).split(separator: "\n")
                 .map { line in line.replacingOccurrences(of: #""seconds":[0-9.e-]+,?"#, with: "", options: .regularExpression) }
         }
-        let whole = try trainer("whole")
+        let whole = try superResolutionTrainer("whole")
         try whole.run(log: { _ in })
-        try trainer("split", stopAt: 1).run(log: { _ in })
-        let resumed = try trainer("split")
+        try superResolutionTrainer("split", stopAt: 1).run(log: { _ in })
+        let resumed = try superResolutionTrainer("split")
         try resumed.resume()
         try resumed.run(log: { _ in })
         XCTAssertEqual(try losses(resumed), try losses(whole))
@@ -127,8 +79,14 @@ final class LatentDiffusionTests: XCTestCase {
         let a = try Safetensors.read(contentsOf: whole.directory.appendingPathComponent("latest_net_LDM.safetensors")).dictionary
         let b = try Safetensors.read(contentsOf: resumed.directory.appendingPathComponent("latest_net_LDM.safetensors")).dictionary
         XCTAssertEqual(a["unet.conv_out.weight"]?.pointer[0], b["unet.conv_out.weight"]?.pointer[0], "the same EMA weights")
+    }
 
-        let model = try LatentDiffusionModel.load(contentsOf: whole.directory.appendingPathComponent("latest_net_LDM.safetensors"))
+    /// The exported model reloads with its task and scale, upscales ×f at any size, and seeded sampling repeats; a file
+    /// that is no latent-diffusion model is refused.
+    func testExportedModelReloadsAndUpscalesReproducibly() throws {
+        let trainer = try superResolutionTrainer("export", stopAt: 1)
+        try trainer.run(log: { _ in })
+        let model = try LatentDiffusionModel.load(contentsOf: trainer.directory.appendingPathComponent("latest_net_LDM.safetensors"))
         XCTAssertEqual(model.task, .superResolution)
         XCTAssertEqual(model.scaleFactor, 2)
         let small = Image(tensor: Tensor.randomUniform([1, 3, 5, 7], low: -1, high: 1, generator: RandomGenerator(seed: 6)))
@@ -143,7 +101,7 @@ final class LatentDiffusionTests: XCTestCase {
     /// randomly flipped; only the scoring batch is fixed, so the figure does not hinge on one random augmentation.
     func testAutoencoderRecipeLearns() throws {
         var options = AutoencoderOptions()
-        options.configuration = Self.tinyAutoencoder
+        options.configuration = TinyModels.autoencoder
         options.initialLogVariance = -6
         var training = TrainingOptions(name: "vae", checkpoints: root)
         training.learningRate = 2e-3
@@ -177,7 +135,7 @@ final class LatentDiffusionTests: XCTestCase {
         func trainer(_ name: String, stopAt: Int? = nil) throws -> Trainer {
             let training = shortRun(name, stopAt: stopAt)
             var options = AutoencoderOptions()
-            options.configuration = Self.tinyAutoencoder
+            options.configuration = TinyModels.autoencoder
             options.ganWeight = 0.5
             options.ganStart = 1
             options.discriminatorFilters = 8
