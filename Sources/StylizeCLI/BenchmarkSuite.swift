@@ -163,22 +163,19 @@ struct BenchmarkSuite {
         report.dictionary["conv2d_forward_gemm_lowering_fraction_of_sgemm"] = gemmLoweredRate / gemmRate
         let gradient = Tensor.randomNormal([1, 256, 64, 64])
         // backward() frees the graph it walks, so every round records a fresh forward pass (untimed).
-        let backwardSeconds = median(setup: { () -> Tensor in
-            input.zeroGrad()
-            weight.zeroGrad()
-            return Tensor.conv2d(input, weight: weight, padding: 1)
-        }) { output in
-            output.backward(gradient)
+        func timeBackward() -> Double {
+            median(setup: { () -> Tensor in
+                input.zeroGrad()
+                weight.zeroGrad()
+                return Tensor.conv2d(input, weight: weight, padding: 1)
+            }) { output in
+                output.backward(gradient)
+            }
         }
+        let backwardSeconds = timeBackward()
         let backwardRate = 2 * gemmFlops / backwardSeconds / 1e9
         ConvolutionStrategy.allowsFastBackwardPaths = false
-        let loweredBackwardSeconds = median(setup: { () -> Tensor in
-            input.zeroGrad()
-            weight.zeroGrad()
-            return Tensor.conv2d(input, weight: weight, padding: 1)
-        }) { output in
-            output.backward(gradient)
-        }
+        let loweredBackwardSeconds = timeBackward()
         ConvolutionStrategy.allowsFastBackwardPaths = true
         let loweredBackwardRate = 2 * gemmFlops / loweredBackwardSeconds / 1e9
         report.dictionary["conv2d_backward_gemm_lowering_gflops"] = loweredBackwardRate

@@ -55,16 +55,9 @@ public enum ColorizeDefinition: RecipeDefinition {
         guard arguments.method == .gan else {
             return try arguments.diffusion.prepare(task: .colorization, conditionNoise: 0, data: data, training: training)
         }
-        var options = Pix2PixOptions.colorizationDefaults
-        options.architecture = try arguments.networks.generator(default: "unet_256", normalization: .batch, dropout: true,
-                                                                inputChannels: 1, outputChannels: 2)
-        options.discriminator = arguments.networks.discriminator(normalization: options.architecture.normalization)
         let preprocessing = try data.preprocessing(defaults: .gan)
-        try GANNetworkArguments.checkCrop(preprocessing, generator: options.architecture,
-                                          discriminator: arguments.lambdaGan > 0 ? options.discriminator : nil)
-        options.ganMode = arguments.networks.gan(default: .vanilla)
-        options.lambdaL1 = arguments.lambdaL1
-        options.lambdaGAN = arguments.lambdaGan
+        let options = try Pix2PixOptions(arguments.networks, lambdaL1: arguments.lambdaL1, lambdaGan: arguments.lambdaGan,
+                                         inputChannels: 1, outputChannels: 2, checking: preprocessing)
         let root = try data.root()
         let phase = FileManager.default.fileExists(atPath: root.appendingPathComponent("train").path) ? "train" : ""
         let dataset = try ColorizationDataset(root: root, phase: phase, preprocessing: preprocessing)

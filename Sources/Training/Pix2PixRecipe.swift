@@ -35,15 +35,6 @@ public struct Pix2PixOptions: Sendable {
     public var colorization = false
 
     public init() {}
-
-    /// The colorization recipe: pix2pix from L to ab (unet_256, 1 → 2 channels).
-    public static var colorizationDefaults: Pix2PixOptions {
-        var options = Pix2PixOptions()
-        options.architecture.inputChannels = 1
-        options.architecture.outputChannels = 2
-        options.colorization = true
-        return options
-    }
 }
 
 /// Paired image-to-image translation: G(A) ≈ B with λ·L1 plus a conditional PatchGAN on (A, ·); the discriminator
@@ -132,6 +123,23 @@ public final class Pix2PixRecipe: TrainingRecipe {
 
 // MARK: - Command line
 
+extension Pix2PixOptions {
+    /// pix2pix options from the command line: the networks (unet_256, batch norm, dropout unless told otherwise), the
+    /// crop checked against them, the vanilla GAN and the loss weights. Colorization is the 1 → 2 channel case.
+    init(_ networks: GANNetworkArguments, lambdaL1: Float, lambdaGan: Float, inputChannels: Int, outputChannels: Int,
+         checking preprocessing: Preprocessing) throws {
+        self.init()
+        architecture = try networks.generator(default: "unet_256", normalization: .batch, dropout: true,
+                                              inputChannels: inputChannels, outputChannels: outputChannels)
+        discriminator = networks.discriminator(normalization: architecture.normalization)
+        try GANNetworkArguments.checkCrop(preprocessing, generator: architecture, discriminator: lambdaGan > 0 ? discriminator : nil)
+        ganMode = networks.gan(default: .vanilla)
+        self.lambdaL1 = lambdaL1
+        lambdaGAN = lambdaGan
+        colorization = architecture.isColorizer
+    }
+}
+
 /// How pix2pix finds its pairs.
 public enum PairLayout: String, CaseIterable, Sendable, ExpressibleByArgument {
     /// Side-by-side A|B images in DATAROOT/train (make them with `stylize combine`).
@@ -179,17 +187,10 @@ extension Pix2PixRecipe: RecipeDefinition {
     }
 
     public static func prepare(_ arguments: Pix2PixArguments, data: ImageDataArguments, training: TrainingOptions) throws -> PreparedRecipe {
-        var options = Pix2PixOptions()
         let domains = arguments.domains
-        options.architecture = try arguments.networks.generator(default: "unet_256", normalization: .batch, dropout: true,
-                                                                inputChannels: domains.inputChannels, outputChannels: domains.outputChannels)
-        options.discriminator = arguments.networks.discriminator(normalization: options.architecture.normalization)
         let preprocessing = try data.preprocessing(defaults: .gan)
-        try GANNetworkArguments.checkCrop(preprocessing, generator: options.architecture,
-                                          discriminator: arguments.lambdaGan > 0 ? options.discriminator : nil)
-        options.ganMode = arguments.networks.gan(default: .vanilla)
-        options.lambdaL1 = arguments.lambdaL1
-        options.lambdaGAN = arguments.lambdaGan
+        let options = try Pix2PixOptions(arguments.networks, lambdaL1: arguments.lambdaL1, lambdaGan: arguments.lambdaGan,
+                                         inputChannels: domains.inputChannels, outputChannels: domains.outputChannels, checking: preprocessing)
         let dataset: any Dataset
         if let folderA = arguments.folderA, let folderB = arguments.folderB {
             dataset = try PairedFolderDataset(folderA: URL(fileURLWithPath: folderA), folderB: URL(fileURLWithPath: folderB),
