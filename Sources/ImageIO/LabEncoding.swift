@@ -63,4 +63,40 @@ public enum LabEncoding {
         }
         return output
     }
+
+    /// RGB tensors `[N, 3, H, W]` in [−1, 1] of lightness `[N, 1, H, W]` (L/50 − 1) and chroma `[N, 2, H, W]` (ab/110),
+    /// clipped to the sRGB gamut (no gradient).
+    public static func rgb(lightness: Tensor, chroma: Tensor) -> Tensor {
+        let (batch, height, width) = (lightness.shape[0], lightness.shape[2], lightness.shape[3]), plane = height * width
+        let output = Tensor(uninitializedShape: [batch, 3, height, width])
+        for sample in 0..<batch {
+            for pixel in 0..<plane {
+                let rgb = ColorSpace.rgb(l: Double(lightness.pointer[sample * plane + pixel] + 1) * 50,
+                                         a: Double(chroma.pointer[(sample * 2) * plane + pixel]) * 110,
+                                         b: Double(chroma.pointer[(sample * 2 + 1) * plane + pixel]) * 110)
+                for (channel, value) in [rgb.red, rgb.green, rgb.blue].enumerated() {
+                    output.pointer[(sample * 3 + channel) * plane + pixel] = Float(Swift.min(Swift.max(value, 0), 1) * 2 - 1)
+                }
+            }
+        }
+        return output
+    }
+
+    /// Lightness (L/50 − 1, `[N, 1, H, W]`) and chroma (ab/110, `[N, 2, H, W]`) of RGB tensors `[N, 3, H, W]` in [−1, 1].
+    public static func split(rgb image: Tensor) -> (lightness: Tensor, chroma: Tensor) {
+        let (batch, height, width) = (image.shape[0], image.shape[2], image.shape[3]), plane = height * width
+        let lightness = Tensor(uninitializedShape: [batch, 1, height, width])
+        let chroma = Tensor(uninitializedShape: [batch, 2, height, width])
+        for sample in 0..<batch {
+            let base = sample * 3 * plane
+            for pixel in 0..<plane {
+                func unit(_ channel: Int) -> Double { min(max((Double(image.pointer[base + channel * plane + pixel]) + 1) / 2, 0), 1) }
+                let lab = ColorSpace.lab(red: unit(0), green: unit(1), blue: unit(2))
+                lightness.pointer[sample * plane + pixel] = Float(lab.l / 50 - 1)
+                chroma.pointer[(sample * 2) * plane + pixel] = Float(lab.a / 110)
+                chroma.pointer[(sample * 2 + 1) * plane + pixel] = Float(lab.b / 110)
+            }
+        }
+        return (lightness, chroma)
+    }
 }

@@ -6,7 +6,10 @@ import SafeFiles
 /// What a registry entry is: a CycleGAN/pix2pix generator, or a latent-diffusion model (autoencoder + UNet).
 public enum ModelKind: String, Codable, Sendable {
     case generator
+    /// A one-stage latent-diffusion model (DDIM from noise), the earlier bundled kind.
     case latentDiffusion = "latent_diffusion"
+    /// A two-stage restoration model: an estimator, optionally with a latent flow (`upscale`, `colorize`).
+    case restoration
 }
 
 /// One model the registry knows: where its weights come from and how to build it.
@@ -93,7 +96,11 @@ public struct ModelEntry: Codable, Equatable, Sendable {
 
     /// A short description of what the model is: `resnet_9blocks ngf 64`, `latent diffusion, sr`.
     public var summary: String {
-        isGenerator ? "\(architecture) ngf \(ngf)" : "latent diffusion, \(task?.rawValue ?? "?")"
+        switch kind ?? .generator {
+        case .generator: return "\(architecture) ngf \(ngf)"
+        case .latentDiffusion: return "latent diffusion, \(task?.rawValue ?? "?")"
+        case .restoration: return "two-stage \(task?.rawValue ?? "?")"
+        }
     }
 
     /// The generator architecture this entry describes.

@@ -53,8 +53,8 @@ public struct ModelSource: Sendable {
     static func fromFile(_ url: URL, reference: String) throws -> ModelSource {
         var kind = ModelKind.generator, task: LatentDiffusionTask?
         if url.pathExtension.lowercased() == "safetensors", let metadata = try? Safetensors.metadata(contentsOf: url),
-           metadata["kind"] == ModelKind.latentDiffusion.rawValue {
-            kind = .latentDiffusion
+           let found = metadata["kind"].flatMap(ModelKind.init(rawValue:)), found != .generator {
+            kind = found
             task = metadata["task"].flatMap(LatentDiffusionTask.init(rawValue:))
         }
         return ModelSource(url: url, entry: nil, reference: reference, kind: kind, task: task)

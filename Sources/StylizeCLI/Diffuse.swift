@@ -9,16 +9,18 @@ import Tensor
 /// Options `upscale` and `colorize` share: the model, sampling and tiling (the batch options are ``BatchArguments``).
 struct DiffusionArguments: ParsableArguments {
     @OptionGroup var batch: BatchArguments
-    @Option(help: "A latent-diffusion model: a registry name (upscale_x4, colorize) or a latest_net_LDM.safetensors of stylize train sr|colorize (default: the bundled one).") var model: String?
-    @Option(help: "DDIM steps.") var steps = 25
-    @Option(help: "Seed of the initial noise (the same seed gives the same output).") var seed: UInt64 = 0
-    @Option(help: "DDIM η: 0 deterministic, 1 DDPM-like.") var eta: Double = 0
+    @Option(help: "A model: a registry name (upscale_x4, colorize) or a file of stylize train sr|colorize (default: the bundled one).") var model: String?
+    @Option(help: "How far stage 2 moves the output from the stage-1 estimate: 0 the estimate alone (the lowest error), 1 the flow's image (the most detail).") var detail: Float?
+    @Option(help: "Sampling steps (default: 4 Euler steps of a two-stage model's flow; 25 DDIM steps of a one-stage model).") var steps: Int?
+    @Option(help: "Seed of the sampling noise (the same seed gives the same output).") var seed: UInt64 = 0
+    @Option(help: "DDIM η of one-stage models: 0 deterministic, 1 DDPM-like.") var eta: Double = 0
     @Option(help: "Refuse outputs with more pixels than this, to bound time.") var maxPixels = 4_194_304
     @Option(help: "Larger outputs are sampled in tiles of this many output pixels (a side), bounding memory.") var tileSize = 256
     @Option(help: "Overlap of neighbouring tiles in output pixels, blended smoothly.") var tileOverlap = 64
 
     func validate() throws {
-        guard (1...1000).contains(steps) else { throw ValidationError("--steps must be between 1 and 1000") }
+        if let steps { guard (1...1000).contains(steps) else { throw ValidationError("--steps must be between 1 and 1000") } }
+        if let detail { guard (0...1).contains(detail) else { throw ValidationError("--detail must be between 0 and 1") } }
         guard (0...1).contains(eta) else { throw ValidationError("--eta must be between 0 and 1") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
         guard tileSize >= 32 else { throw ValidationError("--tile-size must be at least 32") }
@@ -36,55 +38,70 @@ struct DiffusionArguments: ParsableArguments {
         }
     }
 
-    /// Loads the model (checking its kind and task) and runs `apply` on each pending image.
-    func run(task: LatentDiffusionTask, bundled: String, describe: String, settings: String,
-             apply: @escaping (LatentDiffusionModel, Image, String, @escaping (Int, Int) -> Void) throws -> Image) throws {
+    /// Loads the model (checking its kind and task) and runs `apply` on each pending image; `settings` describes what
+    /// changes the outputs, for the manifest.
+    func run(task: LatentDiffusionTask, bundled: String, describe: String,
+             settings: (RestorationChoice) -> String,
+             apply: @escaping (RestorationChoice, Image, String, @escaping (Int, Int) -> Void) throws -> Image) throws {
         batch.applyThreads()
         let start = Date()
         let plan = try batch.plan()
-        let (loaded, source) = try ModelResolution.latentDiffusion(model, task: task, bundled: bundled, log: batch.log)
-        guard steps <= loaded.schedule.trainingSteps else {
+        let (choice, source) = try ModelResolution.restoration(model, task: task, bundled: bundled, log: batch.log)
+        if case .oneStage(let loaded) = choice, let steps, steps > loaded.schedule.trainingSteps {
             throw ValidationError("--steps \(steps) is more than the \(loaded.schedule.trainingSteps) steps \(source.displayName) was trained with")
         }
-        try batch.batch(plan: plan, model: source.displayName, settings: settings, start: start)
-            .execute(describe: "\(describe), \(steps) DDIM steps") { image, path, progress in
-                try apply(loaded, image, path, progress)
+        try batch.batch(plan: plan, model: source.displayName, settings: settings(choice), start: start)
+            .execute(describe: describe + Self.describe(choice)) { image, path, progress in
+                try apply(choice, image, path, progress)
             }
     }
 
-    /// The sampling settings the manifest records.
-    var samplingSettings: String { "steps \(steps), seed \(seed), eta \(eta)" }
+    static func describe(_ choice: RestorationChoice) -> String {
+        switch choice {
+        case .twoStage(let model): return model.flow == nil ? " (stage 1)" : " (two-stage)"
+        case .oneStage: return " (one-stage latent diffusion)"
+        }
+    }
+
+    /// `--detail` for `model`: the given value, else the default — 0 for a model without a flow.
+    func detail(for model: RestorationModel, default value: Float) -> Float { model.flow == nil ? 0 : (detail ?? value) }
 }
 
 /// How `upscale` makes its outputs.
 enum UpscaleMethod: String, CaseIterable, ExpressibleByArgument {
-    /// The latent-diffusion model.
+    /// The model (two-stage, or one-stage latent diffusion).
     case diffusion
     /// PIL-exact bicubic resampling: the baseline to compare with.
     case bicubic
 }
 
-/// `stylize upscale --model M INPUT... OUTPUT`: ×f super-resolution by latent diffusion.
+/// `stylize upscale --model M INPUT... OUTPUT`: ×4 super-resolution.
 struct Upscale: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Upscale images ×4 (the model's factor) by latent diffusion.",
+        abstract: "Upscale images ×4 (the model's factor).",
         discussion: """
-        Each input gives an output f times as wide and high, with the same base name. Sampling is seeded \
-        (--seed), so reruns give the same images. After sampling, --consistency-steps rounds of back-projection \
-        make the output's ×f box downscale match the input (the sampled detail is kept). Outputs above \
-        --tile-size are sampled in overlapping tiles blended at every denoising step, so memory stays bounded and \
-        no seams appear. Existing outputs are skipped unless --overwrite; writes are atomic; a failing input does \
-        not stop the others (exit code 1).
+        Each input gives an output f times as wide and high, with the same base name. A two-stage model (the bundled \
+        upscale_x4) first predicts the lowest-error upscale; --detail moves it towards its latent flow's image, \
+        which has the texture an average cannot have (0: the estimate alone; 1: the flow's image). Then \
+        --consistency-steps rounds of back-projection make the output's PIL-bicubic ÷4 downscale match the input. \
+        Sampling is seeded (--seed). Outputs above --tile-size run in overlapping, blended tiles (bounded memory, no \
+        seams). Existing outputs are skipped unless --overwrite; writes are atomic; a failing input does not stop the \
+        others (exit code 1).
 
-        Example:
-          stylize upscale small/ big/                       # the bundled models/upscale_x4
-          stylize upscale --model checkpoints/sr/latest_net_LDM.safetensors small/ big/ --steps 50
+        Examples:
+          stylize upscale small/ big/                       # the bundled upscale_x4, default detail
+          stylize upscale small/ big/ --detail 0            # the lowest-error estimate
+          stylize upscale small/ big/ --detail 1            # the most detail
+          stylize upscale --method bicubic small/ big-bicubic/
         """
     )
     @OptionGroup var arguments: DiffusionArguments
     @Option(help: "The upscaling factor; must be the model's (bicubic: default 4).") var scale: Int?
-    @Option(help: "diffusion (the model) or bicubic (PIL-exact bicubic resampling, the baseline to compare with).") var method: UpscaleMethod = .diffusion
-    @Option(help: "Rounds of back-projection after sampling: the output is corrected until its ×f box downscale matches the input (0: the raw sample).") var consistencySteps = LatentDiffusionModel.defaultConsistencySteps
+    @Option(help: "diffusion (the model), or bicubic (PIL-exact bicubic resampling, the baseline to compare with).") var method: UpscaleMethod = .diffusion
+    @Option(help: "Rounds of back-projection: the output is corrected until its PIL-bicubic ÷f downscale matches the input (0: none).") var consistencySteps = 4
+
+    /// The default --detail of two-stage models (the balanced setting; see models/upscale_x4/README.md).
+    static let defaultDetail: Float = 0.3
 
     func validate() throws {
         if let scale, scale < 2 { throw ValidationError("--scale must be at least 2") }
@@ -100,45 +117,75 @@ struct Upscale: ParsableCommand {
             }
             return
         }
-        let (steps, seed, eta, maxPixels, scale) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.scale)
-        let (arguments, consistencySteps) = (self.arguments, self.consistencySteps)
-        try arguments.run(task: .superResolution, bundled: "upscale_x4", describe: "super-resolution",
-                          settings: arguments.samplingSettings + ", consistency \(consistencySteps)") { model, image, path, progress in
-            let factor = model.autoencoder.configuration.downsamplingFactor
+        let (arguments, scale, consistencySteps) = (self.arguments, self.scale, self.consistencySteps)
+        try arguments.run(task: .superResolution, bundled: "upscale_x4", describe: "super-resolution", settings: { choice in
+            switch choice {
+            case .twoStage(let model):
+                return "detail \(arguments.detail(for: model, default: Self.defaultDetail)), steps \(arguments.steps ?? 4), seed \(arguments.seed), consistency \(consistencySteps)"
+            case .oneStage: return "steps \(arguments.steps ?? 25), seed \(arguments.seed), eta \(arguments.eta), consistency \(consistencySteps)"
+            }
+        }) { choice, image, path, progress in
+            let factor: Int
+            switch choice {
+            case .twoStage(let model):
+                guard case .upscaler(let upscaler) = model.estimator else { throw CommandFailure("not a super-resolution model") }
+                factor = upscaler.configuration.factor
+            case .oneStage(let model): factor = model.autoencoder.configuration.downsamplingFactor
+            }
             if let scale, scale != factor { throw CommandFailure("this model upscales ×\(factor), not ×\(scale)") }
             let pixels = image.width * image.height * factor * factor
-            guard pixels <= maxPixels else {
-                throw CommandFailure("\(path): the output would have \(pixels) pixels, above --max-pixels \(maxPixels)")
+            guard pixels <= arguments.maxPixels else {
+                throw CommandFailure("\(path): the output would have \(pixels) pixels, above --max-pixels \(arguments.maxPixels)")
             }
-            return model.upscale(image, steps: steps, seed: seed, eta: eta, tiling: arguments.tiling(factor: factor),
-                                 consistencySteps: consistencySteps, progress: progress)
+            switch choice {
+            case .twoStage(let model):
+                var pipeline = RestorationPipeline(model: model)
+                if let flow = model.flow { pipeline.tiling = arguments.tiling(factor: flow.autoencoder.configuration.downsamplingFactor) }
+                return pipeline.upscale(image, detail: arguments.detail(for: model, default: Self.defaultDetail), steps: arguments.steps ?? 4,
+                                        seed: arguments.seed, consistencySteps: consistencySteps, progress: progress)
+            case .oneStage(let model):
+                return model.upscale(image, steps: arguments.steps ?? 25, seed: arguments.seed, eta: arguments.eta,
+                                     tiling: arguments.tiling(factor: factor), consistencySteps: consistencySteps, progress: progress)
+            }
         }
     }
 }
 
-/// `stylize colorize --model M INPUT... OUTPUT`: colorization by latent diffusion, keeping each photo's lightness.
+/// `stylize colorize --model M INPUT... OUTPUT`: colorization keeping each photo's lightness.
 struct ColorizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "colorize",
         abstract: "Colorize gray or colour photos (their lightness is kept exactly).",
         discussion: """
-        By latent diffusion (the bundled colorize model, or a latest_net_LDM.safetensors of stylize train colorize), \
-        or with a GAN colorizer (latest_net_G.safetensors of stylize train colorize --method gan). \
-        Colour inputs are colorized from their lightness alone. Outputs keep the input size and base name. \
-        Images above --tile-size are sampled in overlapping, blended tiles (bounded memory, no seams). \
-        Sampling is seeded (--seed). Existing outputs are skipped unless --overwrite; writes are atomic.
+        With a two-stage model (the bundled colorize, or a file of stylize train colorize): stage 1 predicts a \
+        distribution over colours per pixel and takes its annealed mean (--temperature: lower is more saturated and \
+        patchier); --vibrance scales the colour; --detail moves it towards the latent flow's image. With a GAN \
+        colorizer (stylize train colorize --method gan) the chroma is predicted directly. Colour inputs are colorized \
+        from their lightness alone. Outputs keep the input size and base name. Large images run in overlapping, blended \
+        tiles. Sampling is seeded (--seed). Existing outputs are skipped unless --overwrite; writes are atomic.
 
-        Example:
-          stylize colorize archive/ colored/                # the bundled models/colorize
-          stylize colorize --model checkpoints/colorize/latest_net_LDM.safetensors archive/ colored/
+        Examples:
+          stylize colorize archive/ colored/                # the bundled colorize
+          stylize colorize archive/ colored/ --vibrance 1.3 # more vivid
           stylize colorize --model checkpoints/colorize-gan/latest_net_G.safetensors archive/ colored/
         """
     )
     @OptionGroup var arguments: DiffusionArguments
+    @Option(help: "Annealed-mean temperature of the colour distribution (Zhang et al.: 0.38; 1 is the plain mean, greyer).") var temperature: Float = ColorizeCommand.defaultTemperature
+    @Option(help: "Scales the colour (1: as predicted; above 1 more vivid).") var vibrance: Float = ColorizeCommand.defaultVibrance
 
+    /// The defaults of the bundled model's balanced setting (see models/colorize/README.md).
+    static let defaultTemperature: Float = 0.38
+    static let defaultVibrance: Float = 1
+    static let defaultDetail: Float = 0
+
+    func validate() throws {
+        guard temperature > 0, temperature <= 2 else { throw ValidationError("--temperature must be in (0, 2]") }
+        guard vibrance >= 0, vibrance <= 3 else { throw ValidationError("--vibrance must be between 0 and 3") }
+    }
 
     func run() throws {
-        let (steps, seed, eta, maxPixels, arguments) = (arguments.steps, arguments.seed, arguments.eta, arguments.maxPixels, self.arguments)
+        let (arguments, temperature, vibrance) = (self.arguments, self.temperature, self.vibrance)
         if let reference = arguments.model {
             // A GAN colorizer (stylize train colorize --method gan) runs through the translation pipeline.
             let source = try ModelResolution.resolve(reference, log: arguments.batch.log)
@@ -148,7 +195,7 @@ struct ColorizeCommand: ParsableCommand {
                     throw CommandFailure("\(source.displayName) is a \(generator.architecture.inputChannels) → \(generator.architecture.outputChannels) "
                                          + "channel generator, not a colorizer (1 → 2); run it with `stylize --model \(reference) INPUT... OUTPUT`")
                 }
-                let pipeline = TranslationPipeline(generator: generator, maximumPixels: maxPixels)
+                let pipeline = TranslationPipeline(generator: generator, maximumPixels: arguments.maxPixels)
                 arguments.batch.applyThreads()
                 try arguments.batch.batch(plan: try arguments.batch.plan(), model: source.displayName, settings: "gan colorizer", start: Date())
                     .execute(describe: "colorization (\(generator.architecture.name) GAN)") { image, path, progress in
@@ -157,13 +204,26 @@ struct ColorizeCommand: ParsableCommand {
                 return
             }
         }
-        try arguments.run(task: .colorization, bundled: "colorize", describe: "colorization",
-                          settings: arguments.samplingSettings) { model, image, path, progress in
-            guard image.width * image.height <= maxPixels else {
-                throw CommandFailure("\(path): \(image.width)x\(image.height) is above --max-pixels \(maxPixels)")
+        try arguments.run(task: .colorization, bundled: "colorize", describe: "colorization", settings: { choice in
+            switch choice {
+            case .twoStage(let model):
+                return "detail \(arguments.detail(for: model, default: Self.defaultDetail)), temperature \(temperature), vibrance \(vibrance), steps \(arguments.steps ?? 4), seed \(arguments.seed)"
+            case .oneStage: return "steps \(arguments.steps ?? 25), seed \(arguments.seed), eta \(arguments.eta)"
             }
-            return model.colorize(image, steps: steps, seed: seed, eta: eta,
-                                  tiling: arguments.tiling(factor: model.autoencoder.configuration.downsamplingFactor), progress: progress)
+        }) { choice, image, path, progress in
+            guard image.width * image.height <= arguments.maxPixels else {
+                throw CommandFailure("\(path): \(image.width)x\(image.height) is above --max-pixels \(arguments.maxPixels)")
+            }
+            switch choice {
+            case .twoStage(let model):
+                var pipeline = RestorationPipeline(model: model)
+                if let flow = model.flow { pipeline.tiling = arguments.tiling(factor: flow.autoencoder.configuration.downsamplingFactor) }
+                return pipeline.colorize(image, detail: arguments.detail(for: model, default: Self.defaultDetail), steps: arguments.steps ?? 4,
+                                         seed: arguments.seed, temperature: temperature, vibrance: vibrance, progress: progress)
+            case .oneStage(let model):
+                return model.colorize(image, steps: arguments.steps ?? 25, seed: arguments.seed, eta: arguments.eta,
+                                      tiling: arguments.tiling(factor: model.autoencoder.configuration.downsamplingFactor), progress: progress)
+            }
         }
     }
 }

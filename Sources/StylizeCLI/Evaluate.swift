@@ -12,10 +12,11 @@ struct Evaluate: ParsableCommand {
         discussion: """
         Images are matched by relative path without extension (photo.png ↔ photo.jpg). Both are compared as \
         8-bit RGB at the reference's size (an output of another size is an error for that image). SSIM uses an \
-        11×11 Gaussian window (σ 1.5) on each channel, averaged. Also printed for output and reference: \
-        colourfulness (Hasler & Süsstrunk; 0 for gray) and sharpness (mean luma gradient magnitude). With \
-        --low-resolution DIR (the inputs of an upscaler), each output is box-downscaled to its input's size and \
-        compared with it: the consistency PSNR. --json prints one JSON object.
+        11×11 Gaussian window (σ 1.5) on each channel, averaged. Also printed, and as ratios output/reference (mean \
+        of the per-image ratios): colourfulness (Hasler & Süsstrunk, σ_rgyb + 0.3·μ_rgyb; 0 for gray) and sharpness \
+        (mean |∂x| + |∂y| of the mean-of-RGB image, 0–255). With --low-resolution DIR (the inputs of an upscaler), \
+        each output is downscaled to its input's size with PIL's bicubic filter and compared with it: the consistency \
+        PSNR. --json prints one JSON object.
         """
     )
 
@@ -42,9 +43,13 @@ struct Evaluate: ParsableCommand {
                     failures.append("\(name): size \(result.width)x\(result.height), reference \(truth.width)x\(truth.height)")
                     continue
                 }
+                let (colorfulness, referenceColorfulness) = (ImageMetrics.colorfulness(result), ImageMetrics.colorfulness(truth))
+                let (sharpness, referenceSharpness) = (ImageMetrics.sharpness(result), ImageMetrics.sharpness(truth))
                 var row: [String: Any] = ["name": name, "psnr": ImageMetrics.psnr(truth, result), "ssim": ImageMetrics.ssim(truth, result),
-                                          "colorfulness": ImageMetrics.colorfulness(result), "reference_colorfulness": ImageMetrics.colorfulness(truth),
-                                          "sharpness": ImageMetrics.sharpness(result), "reference_sharpness": ImageMetrics.sharpness(truth)]
+                                          "colorfulness": colorfulness, "reference_colorfulness": referenceColorfulness,
+                                          "sharpness": sharpness, "reference_sharpness": referenceSharpness,
+                                          "sharpness_ratio": referenceSharpness > 0 ? sharpness / referenceSharpness : Double.nan,
+                                          "colorfulness_ratio": referenceColorfulness > 0 ? colorfulness / referenceColorfulness : Double.nan]
                 if let lowResolutionInputs {
                     guard let url = lowResolutionInputs[name] else { failures.append("\(name): no low-resolution input"); continue }
                     let input = try Image.read(contentsOf: url).rgb().converted(toBitDepth: 8)
@@ -52,8 +57,7 @@ struct Evaluate: ParsableCommand {
                         failures.append("\(name): output \(result.width)x\(result.height) is not a whole multiple of input \(input.width)x\(input.height)")
                         continue
                     }
-                    let factor = result.width / input.width
-                    let downscaled = Image(tensor: result.tensor().averagePooled(kernel: factor))
+                    let downscaled = result.resized(width: input.width, height: input.height, filter: .bicubic)
                     row["consistency_psnr"] = ImageMetrics.psnr(input, downscaled)
                 }
                 rows.append(row)
@@ -71,11 +75,14 @@ struct Evaluate: ParsableCommand {
             return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
         }
         let exactlyConsistent = rows.filter { ($0["consistency_psnr"] as? Double)?.isInfinite == true }.count
-        let extras = ["colorfulness", "reference_colorfulness", "sharpness", "reference_sharpness", "consistency_psnr"]
+        let extras = ["colorfulness", "reference_colorfulness", "sharpness", "reference_sharpness", "consistency_psnr",
+                      "sharpness_ratio", "colorfulness_ratio"]
         if json {
             let encoded = rows.map { row -> [String: Any] in
                 var copy = row
-                for key in ["psnr", "consistency_psnr"] where (row[key] as? Double)?.isFinite == false { copy[key] = NSNull() }
+                for key in ["psnr", "consistency_psnr", "sharpness_ratio", "colorfulness_ratio"] where (row[key] as? Double)?.isFinite == false {
+                    copy[key] = NSNull()
+                }
                 return copy
             }
             var object: [String: Any] = ["images": encoded, "mean_psnr": meanPSNR, "mean_ssim": meanSSIM,
@@ -100,6 +107,8 @@ struct Evaluate: ParsableCommand {
                let sharpness = mean("sharpness"), let referenceSharpness = mean("reference_sharpness") {
                 summary += String(format: ", colourfulness %.1f (reference %.1f), sharpness %.2f (reference %.2f)", colorfulness, reference,
                                   sharpness, referenceSharpness)
+                if let sharpnessRatio = mean("sharpness_ratio") { summary += String(format: ", sharpness ratio %.3f", sharpnessRatio) }
+                if let colorfulnessRatio = mean("colorfulness_ratio") { summary += String(format: ", colourfulness ratio %.3f", colorfulnessRatio) }
             }
             if let consistency = mean("consistency_psnr") { summary += String(format: ", consistency PSNR %.2f dB", consistency) }
             if exactlyConsistent > 0 {

@@ -20,14 +20,23 @@ enum ModelResolution {
         return try LoadedGenerator.load(contentsOf: source.url, architecture: explicit ?? source.entry?.generatorArchitecture())
     }
 
-    /// A latent-diffusion model for `task` (`sr`, `colorize`): a file, a registry name, or by default the bundled one.
-    static func latentDiffusion(_ reference: String?, task: LatentDiffusionTask, bundled: String, log: (String) -> Void) throws
-        -> (LatentDiffusionModel, ModelSource) {
+    /// A model for `upscale`/`colorize` (`task`): a two-stage restoration model or an earlier one-stage latent-diffusion
+    /// model, by file, registry name, or by default the bundled one.
+    static func restoration(_ reference: String?, task: LatentDiffusionTask, bundled: String, log: (String) -> Void) throws
+        -> (RestorationChoice, ModelSource) {
         let source = try resolve(reference ?? bundled, log: log)
-        guard source.kind == .latentDiffusion else { throw CommandFailure(wrongKind(source, wanted: "a latent-diffusion model")) }
-        let model = try LatentDiffusionModel.load(contentsOf: source.url)
-        guard model.task == task else { throw CommandFailure(wrongKind(source, wanted: "a \(task.rawValue) model", found: model.task)) }
-        return (model, source)
+        switch source.kind {
+        case .restoration:
+            let model = try RestorationModel.load(contentsOf: source.url)
+            guard model.task == task else { throw CommandFailure(wrongKind(source, wanted: "a \(task.rawValue) model", found: model.task)) }
+            return (.twoStage(model), source)
+        case .latentDiffusion:
+            let model = try LatentDiffusionModel.load(contentsOf: source.url)
+            guard model.task == task else { throw CommandFailure(wrongKind(source, wanted: "a \(task.rawValue) model", found: model.task)) }
+            return (.oneStage(model), source)
+        case .generator:
+            throw CommandFailure(wrongKind(source, wanted: "a \(task.rawValue) model"))
+        }
     }
 
     static func resolve(_ reference: String, log: (String) -> Void) throws -> ModelSource {
@@ -45,12 +54,18 @@ enum ModelResolution {
         let command: String
         switch (source.kind, task) {
         case (.generator, _): command = "stylize --model \(source.reference) INPUT... OUTPUT"
-        case (.latentDiffusion, .superResolution): command = "stylize upscale --model \(source.reference) INPUT... OUTPUT"
-        case (.latentDiffusion, _): command = "stylize colorize --model \(source.reference) INPUT... OUTPUT"
+        case (_, .superResolution): command = "stylize upscale --model \(source.reference) INPUT... OUTPUT"
+        case (_, _): command = "stylize colorize --model \(source.reference) INPUT... OUTPUT"
         }
-        let what = source.kind == .generator ? "a generator" : "a latent-diffusion \(task == .superResolution ? "super-resolution" : "colorization") model"
+        let what = source.kind == .generator ? "a generator" : "a \(task == .superResolution ? "super-resolution" : "colorization") model"
         return "\(source.displayName) is \(what), not \(wanted); run it with `\(command)`"
     }
+}
+
+/// What `upscale`/`colorize` run.
+enum RestorationChoice {
+    case twoStage(RestorationModel)
+    case oneStage(LatentDiffusionModel)
 }
 
 /// A failure with a plain message (exit code 1).

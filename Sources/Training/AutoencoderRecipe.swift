@@ -137,7 +137,8 @@ public final class AutoencoderRecipe: TrainingRecipe {
 
 /// The options `stylize train vae` adds to the shared ones.
 public struct AutoencoderArguments: ParsableArguments {
-    @Option(help: "Channels of the first level.") public var vaeChannels = 64
+    @Option(help: "Encoder/decoder design: ldm (latent diffusion's, full-resolution levels and attention) or pixel_shuffle (compact: residual blocks at 1/f of the resolution).") public var vaeStyle: AutoencoderStyle = .latentDiffusion
+    @Option(help: "Channels of the first level (pixel_shuffle: of every block).") public var vaeChannels = 64
     @Option(help: "Channel multipliers per level, comma-separated (f = 2^(levels − 1)).") public var vaeMultipliers = IntegerList([1, 2, 4])
     @Option(help: "Residual blocks per level.") public var vaeBlocks = 2
     @Option(help: "Latent channels.") public var latentChannels = 4
@@ -161,6 +162,7 @@ public struct AutoencoderArguments: ParsableArguments {
         configuration.multipliers = vaeMultipliers.values
         configuration.blocksPerLevel = vaeBlocks
         configuration.latentChannels = latentChannels
+        configuration.style = vaeStyle
         return configuration
     }
 }
@@ -180,7 +182,7 @@ extension AutoencoderRecipe: RecipeDefinition {
     public static func defaults(_ arguments: AutoencoderArguments) -> RecipeDefaults { .latent }
 
     public static func networkDefinition(_ arguments: AutoencoderArguments) throws -> [(option: String, value: String)] {
-        [("--vae-channels", String(arguments.vaeChannels)), ("--vae-multipliers", arguments.vaeMultipliers.description),
+        [("--vae-style", arguments.vaeStyle.rawValue), ("--vae-channels", String(arguments.vaeChannels)), ("--vae-multipliers", arguments.vaeMultipliers.description),
          ("--vae-blocks", String(arguments.vaeBlocks)), ("--latent-channels", String(arguments.latentChannels)),
          ("--gan-weight", arguments.ganWeight > 0 ? "> 0 (with a discriminator)" : "0 (none)")]
     }

@@ -16,9 +16,14 @@ final class ColorfulnessAndSharpnessTests: XCTestCase {
     }
 
     func testSharpness() {
-        // A vertical edge 0 | 200 in a 4×3 gray image: interior pixels (1,1), (2,1) see a central difference of 100.
+        // A vertical edge 0 | 200 in a 4×3 gray image: one of the three horizontal differences per row is 200, so the
+        // mean |∂x| is 200/3; no vertical change.
         let edge = Image(width: 4, height: 3, channels: 1, samples: [0, 0, 200, 200, 0, 0, 200, 200, 0, 0, 200, 200])
-        XCTAssertEqual(ImageMetrics.sharpness(edge), 100, accuracy: 1e-9)
+        XCTAssertEqual(ImageMetrics.sharpness(edge), 200.0 / 3, accuracy: 1e-9)
+        // Mean of RGB: a red/blue checker of 2×2 pixels has R+G+B equal everywhere only where both are 255: here
+        // (255,0,0) next to (0,0,255) has the same mean 85, so no gradient.
+        let checker = Image(width: 2, height: 2, channels: 3, samples: [255, 0, 0, 0, 0, 255, 0, 0, 255, 255, 0, 0])
+        XCTAssertEqual(ImageMetrics.sharpness(checker), 0, accuracy: 1e-12)
         let flat = Image(width: 4, height: 3, channels: 1, samples: [UInt16](repeating: 7, count: 12))
         XCTAssertEqual(ImageMetrics.sharpness(flat), 0)
     }

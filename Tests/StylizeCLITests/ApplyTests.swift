@@ -141,14 +141,17 @@ final class ApplyTests: XCTestCase {
         XCTAssertTrue(text.output.contains("mean over 2 images"), text.output)
     }
 
-    /// `--low-resolution`: each output is box-downscaled to its input's size and scored against it; an output that
-    /// downscales exactly has an infinite consistency PSNR, reported as exact (null in JSON) and left out of the mean.
-    func testEvalConsistencyPSNR() throws {
+    /// `--low-resolution`: each output is downscaled to its input's size with PIL's bicubic filter and scored against
+    /// it; an output that downscales exactly (a flat image) has an infinite consistency PSNR, reported as exact (null
+    /// in JSON) and left out of the mean. Sharpness and colourfulness ratios to the reference are reported.
+    func testEvalConsistencyPSNRAndRatios() throws {
         let random = RandomGenerator(seed: 2)
-        let low = Tensor.randomUniform([1, 3, 6, 5], low: -1, high: 1, generator: random)
-        let exact = Image(tensor: low.upsampled(height: 12, width: 10, mode: .nearest))
-        let blurred = Image(tensor: low.upsampled(height: 12, width: 10, mode: .bilinear))
-        for (folder, x, y) in [("truth", exact, exact), ("low", Image(tensor: low), Image(tensor: low)), ("out", exact, blurred)] {
+        let flatLow = Image(width: 5, height: 6, channels: 3, samples: [UInt16](repeating: 120, count: 90))
+        let flatHigh = Image(width: 10, height: 12, channels: 3, samples: [UInt16](repeating: 120, count: 360))
+        let low = Image(tensor: Tensor.randomUniform([1, 3, 6, 5], low: -1, high: 1, generator: random))
+        let blurred = low.resized(width: 10, height: 12, filter: .bilinear)
+        let truth = low.resized(width: 10, height: 12, filter: .bicubic)
+        for (folder, x, y) in [("truth", flatHigh, truth), ("low", flatLow, low), ("out", flatHigh, blurred)] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
             try x.write(to: root.appendingPathComponent("\(folder)/x.png"))
             try y.write(to: root.appendingPathComponent("\(folder)/y.png"))
@@ -161,10 +164,17 @@ final class ApplyTests: XCTestCase {
         XCTAssertEqual(object?["exactly_consistent"] as? Int, 1)
         let consistency = try XCTUnwrap(object?["mean_consistency_psnr"] as? Double)
         XCTAssertTrue(consistency.isFinite && consistency > 10 && consistency < 60, "\(consistency)")
-        let rows = object?["images"] as? [[String: Any]]
-        XCTAssertTrue(rows?.first { $0["name"] as? String == "x" }?["consistency_psnr"] is NSNull)
+        let rows = try XCTUnwrap(object?["images"] as? [[String: Any]])
+        XCTAssertTrue(rows.first { $0["name"] as? String == "x" }?["consistency_psnr"] is NSNull)
+        let y = try XCTUnwrap(rows.first { $0["name"] as? String == "y" })
+        let ratio = try XCTUnwrap(y["sharpness_ratio"] as? Double)
+        XCTAssertEqual(ratio, ImageMetrics.sharpness(blurred) / ImageMetrics.sharpness(truth), accuracy: 1e-9)
+        XCTAssertLessThan(ratio, 1, "bilinear is softer than bicubic")
+        XCTAssertEqual(try XCTUnwrap(y["colorfulness_ratio"] as? Double),
+                       ImageMetrics.colorfulness(blurred) / ImageMetrics.colorfulness(truth), accuracy: 1e-9)
         let text = try stylize(arguments)
-        XCTAssertTrue(text.output.contains("consistency exact") && text.output.contains("1 exact"), text.output)
+        XCTAssertTrue(text.output.contains("consistency exact") && text.output.contains("1 exact") && text.output.contains("sharpness ratio"),
+                      text.output)
     }
 
     func testModelsImportAndList() throws {

@@ -121,6 +121,17 @@ public final class DiffusionUpsample: Module {
 }
 
 /// The shape of a KL autoencoder (latent-diffusion's `ddconfig` and `embed_dim`).
+/// The encoder/decoder design of an ``AutoencoderKL``.
+public enum AutoencoderStyle: String, Equatable, Sendable, Codable, CaseIterable {
+    /// latent-diffusion's: ResNet blocks at every level from the full resolution down, a middle block with attention
+    /// (its state-dict keys; what published models use).
+    case latentDiffusion = "ldm"
+    /// A compact design for CPUs: space-to-depth by f, then ``AutoencoderConfiguration/blocksPerLevel`` residual blocks of
+    /// ``AutoencoderConfiguration/channels`` channels at the latent resolution, and the mirror image to decode —
+    /// every convolution at 1/f of the resolution.
+    case pixelShuffle = "pixel_shuffle"
+}
+
 public struct AutoencoderConfiguration: Equatable, Sendable, Codable {
     /// Channels of the first level (`ch`).
     public var channels = 64
@@ -135,8 +146,26 @@ public struct AutoencoderConfiguration: Equatable, Sendable, Codable {
     public var imageChannels = 3
     /// Latent channels (`z_channels` = `embed_dim`).
     public var latentChannels = 3
+    /// The encoder/decoder design.
+    public var style = AutoencoderStyle.latentDiffusion
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case channels, multipliers, blocksPerLevel, attentionResolutions, resolution, imageChannels, latentChannels, style
+    }
+
+    public init(from decoder: Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        channels = try values.decode(Int.self, forKey: .channels)
+        multipliers = try values.decode([Int].self, forKey: .multipliers)
+        blocksPerLevel = try values.decode(Int.self, forKey: .blocksPerLevel)
+        attentionResolutions = try values.decodeIfPresent([Int].self, forKey: .attentionResolutions) ?? []
+        resolution = try values.decodeIfPresent(Int.self, forKey: .resolution) ?? 256
+        imageChannels = try values.decodeIfPresent(Int.self, forKey: .imageChannels) ?? 3
+        latentChannels = try values.decode(Int.self, forKey: .latentChannels)
+        style = try values.decodeIfPresent(AutoencoderStyle.self, forKey: .style) ?? .latentDiffusion
+    }
 
     /// The downsampling factor f.
     public var downsamplingFactor: Int { 1 << (multipliers.count - 1) }
@@ -324,15 +353,28 @@ public struct DiagonalGaussian {
 /// `post_quant_conv` (1×1 on the latent). Images in [−1, 1], `[N, imageChannels, H, W]` with H, W divisible by f.
 public final class AutoencoderKL: Module {
     public let configuration: AutoencoderConfiguration
-    public let encoder: DiffusionEncoder
-    public let decoder: DiffusionDecoder
+    public let encoder: Module
+    public let decoder: Module
     let quantConvolution: Conv2d
     let postQuantConvolution: Conv2d
 
     public init(_ configuration: AutoencoderConfiguration, generator: RandomGenerator = .shared) {
         self.configuration = configuration
-        encoder = DiffusionEncoder(configuration, generator: generator)
-        decoder = DiffusionDecoder(configuration, generator: generator)
+        switch configuration.style {
+        case .latentDiffusion:
+            encoder = DiffusionEncoder(configuration, generator: generator)
+            decoder = DiffusionDecoder(configuration, generator: generator)
+        case .pixelShuffle:
+            let (factor, width, latent) = (configuration.downsamplingFactor, configuration.channels, configuration.latentChannels)
+            let planes = configuration.imageChannels * factor * factor
+            func blocks() -> [Module] { (0..<configuration.blocksPerLevel).map { _ in PlainResidualBlock(channels: width, generator: generator) } }
+            encoder = Sequential([SpaceToDepth(factor: factor),
+                                  Conv2d(inputChannels: planes, outputChannels: width, kernelSize: 3, padding: 1, generator: generator)]
+                                 + blocks() + [Conv2d(inputChannels: width, outputChannels: 2 * latent, kernelSize: 3, padding: 1, generator: generator)])
+            decoder = Sequential([Conv2d(inputChannels: latent, outputChannels: width, kernelSize: 3, padding: 1, generator: generator)]
+                                 + blocks() + [Conv2d(inputChannels: width, outputChannels: planes, kernelSize: 3, padding: 1, generator: generator),
+                                               DepthToSpace(factor: factor)])
+        }
         let latent = configuration.latentChannels
         quantConvolution = Conv2d(inputChannels: 2 * latent, outputChannels: 2 * latent, kernelSize: 1, generator: generator)
         postQuantConvolution = Conv2d(inputChannels: latent, outputChannels: latent, kernelSize: 1, generator: generator)

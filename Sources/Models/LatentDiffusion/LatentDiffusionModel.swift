@@ -61,12 +61,8 @@ public final class LatentDiffusionModel: Module {
         task == .colorization ? spaceToDepth(LabEncoding.lightness(ofRGB: image), factor: factor) : image.averagePooled(kernel: factor)
     }
 
-    /// `[N, C, H, W] → [N, C·f², H/f, W/f]`: each f×f block becomes channels (row-major within the block).
-    public static func spaceToDepth(_ input: Tensor, factor: Int) -> Tensor {
-        let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-        return input.reshaped([batch, channels, height / factor, factor, width / factor, factor])
-            .permuted([0, 1, 3, 5, 2, 4]).reshaped([batch, channels * factor * factor, height / factor, width / factor])
-    }
+    /// `[N, C, H, W] → [N, C·f², H/f, W/f]` (the module-level ``spaceToDepth(_:factor:)``).
+    public static func spaceToDepth(_ input: Tensor, factor: Int) -> Tensor { Models.spaceToDepth(input, factor: factor) }
 
     /// Metadata that makes the file self-describing (``load(contentsOf:)``).
     public var metadata: [String: String] {

@@ -52,6 +52,23 @@ public final class ExponentialMovingAverage {
         }
     }
 
+    /// The averages as buffers of a training state, named `prefix + parameter name`.
+    public func buffers(prefix: String) -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: shadows.map { (prefix + $0.name, $0.tensor) })
+    }
+
+    /// Restores the averages from ``buffers(prefix:)``.
+    ///
+    /// - Throws: ``CheckpointError/missingTensor(path:key:)`` when one is missing or of another shape.
+    public func restore(buffers: [String: Tensor], prefix: String) throws {
+        for shadow in shadows {
+            guard let saved = buffers[prefix + shadow.name], saved.shape == shadow.tensor.shape else {
+                throw CheckpointError.missingTensor(path: "the training state", key: prefix + shadow.name)
+            }
+            shadow.tensor.pointer.update(from: saved.pointer, count: saved.count)
+        }
+    }
+
     /// Copies the averages into the parameters of `module` (matching names).
     public func copy(into module: Module) throws {
         try module.load(stateDictionary: Dictionary(uniqueKeysWithValues: shadows.map { ($0.name, $0.tensor) }),

@@ -96,4 +96,61 @@ extension Tensor {
             return [result]
         }
     }
+
+    /// Weighted cross-entropy between logits `[N, Q, …]` (classes on axis 1) and target distributions of the same
+    /// shape, each position weighted by `weights` `[N, 1, …]`: mean over positions of w·(logsumexp(x) − Σ_q t_q·x_q)
+    /// (torch.nn.functional.cross_entropy with probability targets and reduction "none", times the weights, averaged).
+    /// Only the logits receive a gradient: w·(softmax(x) − t) / positions.
+    public static func softCrossEntropy(_ logits: Tensor, targets: Tensor, weights: Tensor) -> Tensor {
+        precondition(logits.rank >= 2 && targets.shape == logits.shape, "logits \(logits.shape) and targets \(targets.shape) differ")
+        let (batch, classes) = (logits.shape[0], logits.shape[1]), plane = logits.count / (batch * classes)
+        precondition(weights.count == batch * plane, "one weight per position: \(weights.shape)")
+        let softmax = Tensor(uninitializedShape: logits.shape)
+        var total = 0.0
+        // Class-major loops over contiguous planes (the classes of one position are `plane` apart).
+        var largest = [Float](repeating: 0, count: plane), sums = [Float](repeating: 0, count: plane), dots = [Float](repeating: 0, count: plane)
+        for sample in 0..<batch {
+            let x = logits.pointer + sample * classes * plane, t = targets.pointer + sample * classes * plane
+            let y = softmax.pointer + sample * classes * plane
+            for position in 0..<plane { largest[position] = x[position] }
+            for q in 1..<classes {
+                let row = x + q * plane
+                for position in 0..<plane { largest[position] = Swift.max(largest[position], row[position]) }
+            }
+            for position in 0..<plane { sums[position] = 0; dots[position] = 0 }
+            for q in 0..<classes {
+                let row = x + q * plane, target = t + q * plane, out = y + q * plane
+                for position in 0..<plane {
+                    let e = Foundation.exp(row[position] - largest[position])
+                    out[position] = e
+                    sums[position] += e
+                    dots[position] += target[position] * row[position]
+                }
+            }
+            for position in 0..<plane {
+                total += Double(weights.pointer[sample * plane + position] * (largest[position] + Foundation.log(sums[position]) - dots[position]))
+                sums[position] = 1 / sums[position]
+            }
+            for q in 0..<classes {
+                let out = y + q * plane
+                for position in 0..<plane { out[position] *= sums[position] }
+            }
+        }
+        let positions = Float(batch * plane)
+        let output = Tensor(Float(total / Double(positions)))
+        let savedTargets = targets.detached(), savedWeights = weights.detached()
+        return record(output, "soft_cross_entropy", inputs: [logits]) { gradient in
+            let scale = gradient.item / positions
+            let result = Tensor(uninitializedShape: softmax.shape)
+            for sample in 0..<batch {
+                let w = savedWeights.pointer + sample * plane
+                for q in 0..<classes {
+                    let base = (sample * classes + q) * plane
+                    let out = result.pointer + base, y = softmax.pointer + base, t = savedTargets.pointer + base
+                    for position in 0..<plane { out[position] = w[position] * scale * (y[position] - t[position]) }
+                }
+            }
+            return [result]
+        }
+    }
 }

@@ -14,6 +14,7 @@ extension NoiseSchedule.Kind: ExpressibleByArgument {}
 extension LearningRatePolicy: ExpressibleByArgument {}
 extension GANMode: ExpressibleByArgument {}
 extension LatentDiffusionTask: ExpressibleByArgument {}
+extension AutoencoderStyle: ExpressibleByArgument {}
 
 extension DiffusionPrediction: ExpressibleByArgument {
     /// `epsilon` or `v` (also diffusers' `v_prediction`).
