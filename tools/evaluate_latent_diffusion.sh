@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
-# The figures of the bundled latent-diffusion models (README, models/upscale_x4 and models/colorize).
-# Held-out photos: ../shared/data/monet2photo-mini/testA (10 photos, 256×256, never trained on).
-#   SR ×4: each photo box-downscaled ×4 (64×64, the training degradation) → stylize upscale, against bicubic.
-#   Colorization: stylize colorize of each photo (it sees only the lightness), against the gray photo.
-# Usage: bash tools/evaluate_latent_diffusion.sh [--steps N] [--threads N]   (pillow makes the 64×64 and gray inputs)
+# The figures of the bundled two-stage models (README, models/upscale_x4, models/colorize) on held-out photos:
+# ../shared/data/monet2photo-mini/testA (10 photos, 256×256, never trained on), with the issue's definitions:
+#   SR ×4: input = PIL BICUBIC ÷4 of each photo (64×64); bicubic, stage 1 (--detail 0), the default, the most detail
+#          (--detail 1); PSNR, SSIM, sharpness ratio (mean |∂x| + |∂y| of mean-of-RGB, to the truth's), consistency
+#          (PSNR of PIL-bicubic ÷4 of the output against the input).
+#   Colorization: the photo's gray version in; the gray photo itself, the default, the most vivid (--vibrance 1.4
+#          --temperature 0.3); PSNR, SSIM, colourfulness ratio (Hasler–Süsstrunk, to the truth's).
+#   The VAE: reconstruction PSNR of the photos (pass --vae FILE; the bundled models carry theirs).
+# Writes tools/../models/side_by_side.png (three photos, each row: inputs and outputs side by side).
+# Usage: bash tools/evaluate_latent_diffusion.sh [--threads N] [--vae FILE] [--upscaler FILE] [--colorizer FILE]
+#        (pillow makes the 64×64 and gray inputs and the side-by-side figure: reference numbers only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-steps=25; threads=2
-while [ $# -gt 0 ]; do case "$1" in --steps) steps=$2; shift 2;; --threads) threads=$2; shift 2;; *) echo "unknown $1"; exit 2;; esac; done
+threads=2; vae=""; upscaler=""; colorizer=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --threads) threads=$2; shift 2;; --vae) vae=$2; shift 2;;
+        --upscaler) upscaler=$2; shift 2;; --colorizer) colorizer=$2; shift 2;;
+        *) echo "unknown $1"; exit 2;;
+    esac
+done
 photos=../shared/data/monet2photo-mini/testA
 work=$(mktemp -d /tmp/stylize-eval.XXXXXX)
 python3 - "$photos" "$work" <<'PY'
@@ -20,17 +32,48 @@ for name in sorted(os.listdir(source)):
     image = Image.open(os.path.join(source, name)).convert("RGB")
     stem = os.path.splitext(name)[0]
     image.save(os.path.join(work, "truth", stem + ".png"))
-    image.reduce(4).save(os.path.join(work, "low", stem + ".png"))
+    image.resize((image.width // 4, image.height // 4), Image.BICUBIC).save(os.path.join(work, "low", stem + ".png"))
     image.convert("L").convert("RGB").save(os.path.join(work, "gray", stem + ".png"))
 PY
 stylize=.build/release/stylize
-$stylize upscale "$work/low" "$work/sr" --steps "$steps" --threads "$threads" --quiet
-$stylize upscale "$work/low" "$work/sr-raw" --steps "$steps" --threads "$threads" --consistency-steps 0 --quiet
+up=(); [ -n "$upscaler" ] && up=(--model "$upscaler")
+co=(); [ -n "$colorizer" ] && co=(--model "$colorizer")
 $stylize upscale --method bicubic "$work/low" "$work/bicubic" --quiet
-$stylize colorize "$work/truth" "$work/colorized" --steps "$steps" --threads "$threads" --quiet
-echo "== SR ×4, latent diffusion ($steps steps, back-projection)"; $stylize eval "$work/truth" "$work/sr" --low-resolution "$work/low" | tail -1
-echo "== SR ×4, latent diffusion ($steps steps, raw sample)"; $stylize eval "$work/truth" "$work/sr-raw" --low-resolution "$work/low" | tail -1
-echo "== SR ×4, bicubic";                          $stylize eval "$work/truth" "$work/bicubic" --low-resolution "$work/low" | tail -1
-echo "== colorization, latent diffusion ($steps steps)"; $stylize eval "$work/truth" "$work/colorized" | tail -1
-echo "== colorization baseline: the gray photo";         $stylize eval "$work/truth" "$work/gray" | tail -1
+$stylize upscale "${up[@]}" "$work/low" "$work/sr-stage1" --detail 0 --threads "$threads" --quiet
+$stylize upscale "${up[@]}" "$work/low" "$work/sr-default" --threads "$threads" --quiet
+$stylize upscale "${up[@]}" "$work/low" "$work/sr-detail1" --detail 1 --threads "$threads" --quiet
+$stylize colorize "${co[@]}" "$work/gray" "$work/color-default" --threads "$threads" --quiet
+$stylize colorize "${co[@]}" "$work/gray" "$work/color-vivid" --vibrance 1.4 --temperature 0.3 --threads "$threads" --quiet
+row() { $stylize eval "$work/truth" "$work/$2" "${@:3}" | tail -1 | sed "s/^/$1: /"; }
+echo "== SR ×4 (input: PIL bicubic ÷4, 64×64)"
+row "bicubic" bicubic --low-resolution "$work/low"
+row "stage 1 (--detail 0)" sr-stage1 --low-resolution "$work/low"
+row "default" sr-default --low-resolution "$work/low"
+row "most detail (--detail 1)" sr-detail1 --low-resolution "$work/low"
+echo "== colorization (input: the gray photo)"
+row "the gray input" gray
+row "default" color-default
+row "most vivid (--vibrance 1.4 --temperature 0.3)" color-vivid
+if [ -n "$vae" ]; then
+    echo "== the VAE's reconstructions"
+    $stylize eval "$work/truth" "$work/vae" --autoencoder "$vae" | tail -1 | sed "s/^/VAE: /"
+fi
+python3 - "$work" models/side_by_side.png <<'PY'
+import os, sys
+from PIL import Image, ImageDraw
+work, target = sys.argv[1], sys.argv[2]
+names = sorted(os.listdir(os.path.join(work, "truth")))[:3]
+columns = [("low", "input ÷4"), ("bicubic", "bicubic"), ("sr-stage1", "stage 1"), ("sr-default", "default"), ("sr-detail1", "detail 1"),
+           ("truth", "truth"), ("gray", "gray input"), ("color-default", "colorized"), ("color-vivid", "most vivid"), ("truth", "truth")]
+cell, label = 256, 18
+sheet = Image.new("RGB", (cell * len(columns), (cell + label) * len(names)), "white")
+draw = ImageDraw.Draw(sheet)
+for row, name in enumerate(names):
+    for column, (folder, title) in enumerate(columns):
+        image = Image.open(os.path.join(work, folder, name)).convert("RGB").resize((cell, cell), Image.NEAREST)
+        sheet.paste(image, (column * cell, row * (cell + label) + label))
+        draw.text((column * cell + 4, row * (cell + label) + 3), title, fill="black")
+sheet.save(target)
+print(f"wrote {target}")
+PY
 echo "(outputs in $work)"

@@ -15,6 +15,7 @@ struct Bench: ParsableCommand {
           conv2d        forward and backward (input + weight gradients) of that convolution
           resnet_9blocks  CycleGAN generator forward (ngf 64, instance norm), batch 1, at each --sizes,
                         with the process's peak resident memory during those runs
+          diffusion     the bundled upscale_x4 (256x256 to 1024x1024) and colorize (1024x1024) at their defaults
           training      one iteration (forward, backward, Adam) of CycleGAN resnet_9blocks 256x256 and
                         resnet_6blocks 128x128 (G_A, G_B, D_A, D_B) and pix2pix unet_256 256x256, batch 1,
                         with each case's peak resident memory
@@ -36,8 +37,8 @@ struct Bench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Which measurements: engine, training (default both), diffusion (the bundled upscale_x4 and colorize models), or single training cases.")
     var suites: [BenchSuiteName] = [BenchSuiteName("engine"), BenchSuiteName("training")]
 
-    @Option(help: "DDIM steps of the whole upscale/colorize in the diffusion suite.")
-    var steps = 25
+    @Option(help: "Flow steps of the upscale/colorize in the diffusion suite.")
+    var steps = 4
     @Option(name: .customLong("diffusion-steps"), help: .hidden) var stepsAlias: Int?
 
     @Option(help: "Worker threads (default: all cores, or STYLIZE_THREADS).")

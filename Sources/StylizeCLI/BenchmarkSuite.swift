@@ -63,40 +63,42 @@ struct BenchmarkSuite {
         return report
     }
 
-    /// For each latent-diffusion model at its bundled size (256×256 images): VAE encode and decode, one UNet step on
-    /// the 64×64 latent grid, and the whole upscale (64 → 256) or colorization (256) with ``diffusionSteps`` steps.
+    /// For each bundled restoration model, what the speed bars time: upscaling a 256×256 photo to 1024×1024 and
+    /// colorizing a 1024×1024 photo, at the commands' defaults (stage 1, the flow at the default detail with
+    /// ``diffusionSteps`` Euler steps when the model has one, back-projection for the upscale), each with its peak RSS;
+    /// and the stage-1 estimate alone.
     func measureDiffusion(into report: inout Report) {
         var results: [String: Any] = [:]
         for (task, url) in diffusionModels {
-            guard let model = try? LatentDiffusionModel.load(contentsOf: url) else {
-                log("\(url.path): cannot load a latent-diffusion model; skipped")
+            guard let model = try? RestorationModel.load(contentsOf: url) else {
+                log("\(url.path): not a two-stage restoration model; skipped")
                 continue
             }
-            let factor = model.autoencoder.configuration.downsamplingFactor, side = 256, grid = side / factor
-            let image = Tensor.randomUniform([1, 3, side, side], low: -1, high: 1, generator: RandomGenerator(seed: 1))
+            let pipeline = RestorationPipeline(model: model)
+            let side = task == .superResolution ? 256 : 1024
+            let photo = Image(tensor: Tensor.randomUniform([1, 3, side, side], low: -1, high: 1, generator: RandomGenerator(seed: 1)))
             BufferPool.drain()
             MemoryStatistics.resetPeak()
-            let encode = median { withoutGradient { _ = model.autoencoder.encode(image).mean } }
-            let latent = Tensor.randomNormal([1, model.autoencoder.configuration.latentChannels, grid, grid], generator: RandomGenerator(seed: 2))
-            let decode = median { withoutGradient { _ = model.autoencoder.decode(latent) } }
-            let input = Tensor.randomNormal([1, model.unet.configuration.inputChannels, grid, grid], generator: RandomGenerator(seed: 3))
-            let step = median { withoutGradient { _ = model.unet.forward(input, timesteps: [500], noiseLevels: nil) } }
-            let whole: Double
+            let estimate: Double, whole: Double
             if task == .superResolution {
-                let small = Image(tensor: Tensor.randomUniform([1, 3, grid, grid], low: -1, high: 1, generator: RandomGenerator(seed: 4)))
-                whole = median { _ = model.upscale(small, steps: diffusionSteps, seed: 0) }
+                estimate = median { _ = pipeline.upscale(photo, detail: 0, steps: diffusionSteps, seed: 0) }
+                whole = median { _ = pipeline.upscale(photo, detail: model.flow == nil ? 0 : Upscale.defaultDetail, steps: diffusionSteps, seed: 0) }
             } else {
-                let photo = Image(tensor: image)
-                whole = median { _ = model.colorize(photo, steps: diffusionSteps, seed: 0) }
+                let run = { (detail: Float) in
+                    _ = pipeline.colorize(photo, detail: detail, steps: diffusionSteps, seed: 0, temperature: ColorizeCommand.defaultTemperature,
+                                          vibrance: ColorizeCommand.defaultVibrance)
+                }
+                estimate = median { run(0) }
+                whole = median { run(model.flow == nil ? 0 : ColorizeCommand.defaultDetail) }
             }
             let peak = Double(MemoryStatistics.peakResidentBytes()) / 1_048_576
-            results[task.rawValue] = ["vae_encode_256_seconds": encode, "vae_decode_256_seconds": decode, "unet_step_seconds": step,
-                             "whole_seconds": whole, "steps": diffusionSteps, "peak_rss_mb": peak]
-            let whatWhole = task == .superResolution ? "upscale 64→256" : "colorize 256"
-            log(String(format: "%@: VAE encode 256² %.3f s, decode %.3f s, UNet step (%d² grid) %.3f s, %@ with %d steps %.2f s, peak RSS %.0f MB",
-                       task.rawValue, encode, decode, grid, step, whatWhole, diffusionSteps, whole, peak))
+            let what = task == .superResolution ? "upscale 256→1024" : "colorize 1024²"
+            results[task.rawValue] = ["stage1_seconds": estimate, "default_seconds": whole, "flow_steps": diffusionSteps, "peak_rss_mb": peak,
+                                      "has_flow": model.flow != nil]
+            log(String(format: "%@: %@ stage 1 %.2f s, default %.2f s (%d flow steps), peak RSS %.0f MB", task.rawValue, what, estimate, whole,
+                       diffusionSteps, peak))
         }
-        report.dictionary["latent_diffusion"] = results
+        report.dictionary["restoration"] = results
     }
 
     /// One training iteration (forward, backward and Adam steps of every network), batch 1, with the peak RSS of

@@ -2,6 +2,9 @@ import ArgumentParser
 import Datasets
 import Foundation
 import ImageIO
+import Models
+import Pipelines
+import SafeFiles
 import Tensor
 
 /// `stylize eval REFERENCE_DIR OUTPUT_DIR`: PSNR and SSIM of outputs against references with the same names.
@@ -24,8 +27,26 @@ struct Evaluate: ParsableCommand {
     @Argument(help: "Folder of images to score.") var output: String
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "The low-resolution inputs of a super-resolution run, for the consistency PSNR.") var lowResolution: String?
+    @Option(help: "An autoencoder (latest_net_VAE.safetensors): first write its reconstructions of the references into OUTPUT_DIR, then score them.") var autoencoder: String?
+
+    /// Writes the autoencoder's reconstruction (posterior mean, padded to its factor and cropped back) of every reference.
+    func reconstruct(with file: String) throws {
+        let (model, _) = try AutoencoderKL.load(contentsOf: URL(fileURLWithPath: file))
+        model.eval()
+        let folder = URL(fileURLWithPath: output)
+        try Folder.create(folder)
+        for (name, url) in try ImageFolder.keyedByName(URL(fileURLWithPath: reference)) {
+            let image = try Image.read(contentsOf: url).rgb().converted(toBitDepth: 8)
+            let padded = PaddedToMultiple(image.tensor(), multiple: model.configuration.downsamplingFactor)
+            let reconstruction = withoutGradient { padded.cropped(model(padded.tensor)).clamped(min: -1, max: 1) }
+            let target = folder.appendingPathComponent(name + ".png")
+            try Folder.create(target.deletingLastPathComponent())
+            try Image(tensor: reconstruction).write(to: target)
+        }
+    }
 
     func run() throws {
+        if let autoencoder { try reconstruct(with: autoencoder) }
         let references: [String: URL], outputs: [String: URL], lowResolutionInputs: [String: URL]?
         do {
             references = try ImageFolder.keyedByName(URL(fileURLWithPath: reference))

@@ -73,7 +73,11 @@ struct TestCommand: ParsableCommand {
         let processor: Processor
         var chosenDirection = direction ?? .aToB
         var notes: [String] = []
-        if source.kind == .latentDiffusion {
+        if source.kind == .restoration {
+            let loaded = try RestorationModel.load(contentsOf: source.url)
+            processor = .restoration(RestorationPipeline(model: loaded))
+            notes.append("model \(source.displayName) (two-stage \(loaded.task.rawValue)\(loaded.flow == nil ? ", stage 1 only" : ""), seed \(seed))")
+        } else if source.kind == .latentDiffusion {
             let loaded = try LatentDiffusionModel.load(contentsOf: source.url)
             processor = .latentDiffusion(loaded)
             notes.append("model \(source.displayName) (latent diffusion, \(loaded.task.rawValue), \(steps) DDIM steps, seed \(seed))")
@@ -136,12 +140,13 @@ struct TestCommand: ParsableCommand {
     enum Processor {
         case generator(TranslationPipeline)
         case latentDiffusion(LatentDiffusionModel)
+        case restoration(RestorationPipeline)
 
         /// Colorizers and latent-diffusion models take whole photos (the truth is the photo itself).
         var takesWholePhotos: Bool {
             switch self {
             case .generator(let translator): return translator.isColorizer
-            case .latentDiffusion: return true
+            case .latentDiffusion, .restoration: return true
             }
         }
 
@@ -155,15 +160,25 @@ struct TestCommand: ParsableCommand {
                 if translator.isColorizer { return [("real_\(from)", input.grayscale()), ("fake_\(to)", output), ("real_\(to)", input)] }
                 let shown = translator.generator.architecture.inputChannels == 1 ? input.grayscale() : input
                 return [("real_\(from)", shown), ("fake_\(to)", output)] + (target.map { [("real_\(to)", $0)] } ?? [])
+            case .restoration(let pipeline):
+                if case .upscaler(let upscaler) = pipeline.model.estimator {
+                    let factor = upscaler.configuration.factor
+                    let (low, bicubic, truth) = try TestCommand.superResolutionInputs(input, factor: factor, path: path)
+                    let estimate = pipeline.upscale(low, detail: 0, steps: 1, seed: seed)
+                    var visuals: [(label: String, image: Image)] = [("low_resolution", low), ("bicubic", bicubic), ("estimate", estimate)]
+                    if pipeline.hasFlow {
+                        visuals.append(("upscaled", pipeline.upscale(low, detail: Upscale.defaultDetail, steps: 4, seed: seed, progress: progress)))
+                    }
+                    return visuals + [("truth", truth)]
+                }
+                let output = pipeline.colorize(input, detail: pipeline.hasFlow ? ColorizeCommand.defaultDetail : 0, steps: 4, seed: seed,
+                                               temperature: ColorizeCommand.defaultTemperature, vibrance: ColorizeCommand.defaultVibrance,
+                                               progress: progress)
+                return [("gray", input.grayscale()), ("colorized", output), ("original", input)]
             case .latentDiffusion(let model):
                 let factor = model.autoencoder.configuration.downsamplingFactor
                 if model.task == .superResolution {
-                    // The truth cropped to a multiple of f, its PIL-bicubic ÷f downscale the input; bicubic ×f beside.
-                    let width = input.width / factor * factor, height = input.height / factor * factor
-                    guard width >= factor, height >= factor else { throw CommandFailure("\(path): smaller than the ×\(factor) factor") }
-                    let truth = input.cropped(x: 0, y: 0, width: width, height: height)
-                    let low = truth.resized(width: width / factor, height: height / factor, filter: .bicubic)
-                    let bicubic = low.resized(width: width, height: height, filter: .bicubic)
+                    let (low, bicubic, truth) = try TestCommand.superResolutionInputs(input, factor: factor, path: path)
                     let output = model.upscale(low, steps: steps, seed: seed, progress: progress)
                     return [("low_resolution", low), ("bicubic", bicubic), ("upscaled", output), ("truth", truth)]
                 }
@@ -171,6 +186,15 @@ struct TestCommand: ParsableCommand {
                 return [("gray", input.grayscale()), ("colorized", output), ("original", input)]
             }
         }
+    }
+
+    /// The truth cropped to a multiple of f, its PIL-bicubic ÷f downscale (the input) and the bicubic ×f of that.
+    static func superResolutionInputs(_ input: Image, factor: Int, path: String) throws -> (low: Image, bicubic: Image, truth: Image) {
+        let width = input.width / factor * factor, height = input.height / factor * factor
+        guard width >= factor, height >= factor else { throw CommandFailure("\(path): smaller than the ×\(factor) factor") }
+        let truth = input.cropped(x: 0, y: 0, width: width, height: height)
+        let low = truth.resized(width: width / factor, height: height / factor, filter: .bicubic)
+        return (low, low.resized(width: width, height: height, filter: .bicubic), truth)
     }
 
     /// "B" for a CycleGAN G_B checkpoint (metadata `direction` BtoA, else the file name `…net_G_B`), else "A".
@@ -189,7 +213,7 @@ struct TestCommand: ParsableCommand {
         let stem = url.deletingPathExtension().lastPathComponent
         let suffix = stem.replacingOccurrences(of: "latest_net_", with: "").replacingOccurrences(of: "_net_", with: "_")
         guard !folder.isEmpty, folder != ".", folder != "/" else { return stem }
-        return suffix == "G" || suffix == "LDM" ? folder : "\(folder)_\(suffix)"
+        return ["G", "LDM", "SR", "colorize"].contains(suffix) ? folder : "\(folder)_\(suffix)"
     }
 
     /// The input images by ``Mode`` (see the discussion), at most `numTest`, sorted by path.

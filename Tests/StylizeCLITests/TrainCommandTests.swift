@@ -201,77 +201,94 @@ final class TrainCommandTests: XCTestCase {
     }
 
     var small: [String] {
-        ["--crop-size", "16", "--load-size", "44", "--batch-size", "2", "--max-iters", "2", "--quiet",
-         "--checkpoints", root.appendingPathComponent("checkpoints").path, "--threads", "2"]
+        ["--crop-size", "16", "--batch-size", "2", "--max-iters", "2", "--quiet",
+         "--checkpoints-dir", root.appendingPathComponent("checkpoints").path, "--threads", "2"]
     }
 
-    /// Trains the tiny VAE, then a tiny `task` model on it (`sr` or `colorize`); returns the model file.
-    func trainLatentModel(_ task: String) throws -> String {
+    /// Trains a tiny two-stage model through the binary: the stage-1 estimator of `task` (`sr` or `colorize`), a tiny
+    /// compact VAE, then the flow on both; returns (stage-1 file, two-stage file).
+    func trainTwoStage(_ task: String) throws -> (estimator: String, twoStage: String) {
         let photos = root.appendingPathComponent("data/trainA").path
-        let vae = try StylizeBinary.run(["train", "vae", "--dataroot", photos, "--name", "vae", "--vae-channels", "8",
-                                         "--vae-multipliers", "1,2", "--vae-blocks", "1", "--latent-channels", "2"] + small)
+        let file = task == "sr" ? "SR" : "colorize"
+        let estimator = task == "sr" ? ["--estimator-channels", "4", "--estimator-blocks", "1"] : ["--estimator-channels", "4,4,4", "--estimator-blocks", "1"]
+        let stage1 = try StylizeBinary.run(["train", task, "--dataroot", photos, "--name", "\(task)1"] + estimator + small)
+        XCTAssertEqual(stage1.status, 0, stage1.error + stage1.output)
+        let vae = try StylizeBinary.run(["train", "vae", "--dataroot", photos, "--name", "vae", "--vae-style", "pixel_shuffle", "--vae-channels", "8",
+                                         "--vae-multipliers", "1,2,4", "--vae-blocks", "1", "--latent-channels", "2"] + small)
         XCTAssertEqual(vae.status, 0, vae.error + vae.output)
-        let vaePath = root.appendingPathComponent("checkpoints/vae/latest_net_VAE.safetensors").path
-        let unet = ["--vae", vaePath, "--unet-channels", "8", "--unet-multipliers", "1,2", "--unet-blocks", "1", "--attention-levels", "1",
-                    "--preview-steps", "2"]
-        let trained = try StylizeBinary.run(["train", task, "--dataroot", photos, "--name", task] + unet + small)
-        XCTAssertEqual(trained.status, 0, trained.error + trained.output)
-        XCTAssertTrue(exists("checkpoints/\(task)/web/images/epoch001_sample.png"))
-        return root.appendingPathComponent("checkpoints/\(task)/latest_net_LDM.safetensors").path
+        let stage1File = root.appendingPathComponent("checkpoints/\(task)1/latest_net_\(file).safetensors").path
+        let flow = try StylizeBinary.run(["train", task, "--stage", "flow", "--dataroot", photos, "--name", "\(task)2",
+                                          "--estimator", stage1File, "--vae", root.appendingPathComponent("checkpoints/vae/latest_net_VAE.safetensors").path,
+                                          "--flow-channels", "8", "--flow-multipliers", "1,2", "--flow-blocks", "1", "--flow-attention", "1",
+                                          "--preview-steps", "2"] + small)
+        XCTAssertEqual(flow.status, 0, flow.error + flow.output)
+        XCTAssertTrue(exists("checkpoints/\(task)2/web/images/epoch001_flow.png"))
+        return (stage1File, root.appendingPathComponent("checkpoints/\(task)2/latest_net_\(file).safetensors").path)
     }
 
-    /// vae → sr → upscale: ×f outputs (f = 2 here), a rerun skips them, and `stylize test` shows the bicubic ÷f
-    /// input, bicubic ×f, the output and the truth.
+    /// sr: stage 1 and stage 2 through the binary; `upscale` gives ×4 outputs at every --detail (the ends differ, a
+    /// stage-1 model ignores it), a rerun skips them, and `stylize test` shows input, bicubic, estimate, output, truth.
     func testTrainSRThenUpscaleAndTest() throws {
-        let srModel = try trainLatentModel("sr")
+        let (stage1, twoStage) = try trainTwoStage("sr")
         let input = root.appendingPathComponent("data/testA").path
-        let upscaled = try StylizeBinary.run(["upscale", "--model", srModel, input, root.appendingPathComponent("big").path, "--steps", "2", "--quiet"])
-        XCTAssertEqual(upscaled.status, 0, upscaled.error)
-        let big = try Image.read(contentsOf: root.appendingPathComponent("big/image 0.png"))
-        XCTAssertEqual([big.width, big.height], [88, 72], "×2 for a VAE with f = 2")
-        let again = try StylizeBinary.run(["upscale", "--model", srModel, input, root.appendingPathComponent("big").path, "--steps", "2", "--quiet"])
+        for (model, detail, folder) in [(stage1, "1", "s1"), (twoStage, "0", "d0"), (twoStage, "1", "d1")] {
+            let upscaled = try StylizeBinary.run(["upscale", "--model", model, input, root.appendingPathComponent(folder).path, "--detail", detail,
+                                                  "--steps", "2", "--quiet"])
+            XCTAssertEqual(upscaled.status, 0, upscaled.error)
+            let big = try Image.read(contentsOf: root.appendingPathComponent("\(folder)/image 0.png"))
+            XCTAssertEqual([big.width, big.height], [176, 144], "×4")
+        }
+        XCTAssertEqual(try Image.read(contentsOf: root.appendingPathComponent("d0/image 1.png")).samples.count,
+                       try Image.read(contentsOf: root.appendingPathComponent("d1/image 1.png")).samples.count)
+        XCTAssertNotEqual(try Image.read(contentsOf: root.appendingPathComponent("d0/image 1.png")),
+                          try Image.read(contentsOf: root.appendingPathComponent("d1/image 1.png")), "the knob's ends differ")
+        let again = try StylizeBinary.run(["upscale", "--model", twoStage, input, root.appendingPathComponent("d1").path, "--detail", "1", "--quiet"])
         XCTAssertTrue(again.output.contains("skipped 3"), again.output)
-        let page = try StylizeBinary.run(["test", "--model", srModel, "--dataroot", input, "--results-dir", root.appendingPathComponent("results").path,
-                                          "--steps", "2", "--quiet"])
+        let page = try StylizeBinary.run(["test", "--model", twoStage, "--dataroot", input, "--results-dir", root.appendingPathComponent("results").path,
+                                          "--quiet"])
         XCTAssertEqual(page.status, 0, page.error)
-        let html = try String(contentsOf: root.appendingPathComponent("results/sr/index.html"), encoding: .utf8)
-        for label in ["low_resolution", "bicubic", "upscaled", "truth"] { XCTAssertTrue(html.contains("image%201_\(label).png"), label) }
-        let low = try Image.read(contentsOf: root.appendingPathComponent("results/sr/images/image 1_low_resolution.png"))
-        XCTAssertEqual([low.width, low.height], [22, 18])
+        let html = try String(contentsOf: root.appendingPathComponent("results/sr2/index.html"), encoding: .utf8)
+        for label in ["low_resolution", "bicubic", "estimate", "upscaled", "truth"] { XCTAssertTrue(html.contains("image%201_\(label).png"), label) }
+        let low = try Image.read(contentsOf: root.appendingPathComponent("results/sr2/images/image 1_low_resolution.png"))
+        XCTAssertEqual([low.width, low.height], [11, 9])
     }
 
-    /// vae → colorize → colorize: the input's size and lightness, whole and in tiles.
+    /// colorize: stage 1 and stage 2 through the binary; outputs keep the input's size and lightness, whole and in
+    /// tiles, at the default and with --vibrance/--temperature/--detail.
     func testTrainColorizeThenColorizeKeepsLightness() throws {
-        let colorModel = try trainLatentModel("colorize")
+        let (_, colorModel) = try trainTwoStage("colorize")
         let input = root.appendingPathComponent("data/testA").path
-        let colored = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent("colored").path, "--steps", "2", "--quiet"])
-        XCTAssertEqual(colored.status, 0, colored.error)
         let original = try Image.read(contentsOf: root.appendingPathComponent("data/testA/image 1.png"))
-        let result = try Image.read(contentsOf: root.appendingPathComponent("colored/image 1.png"))
-        XCTAssertEqual([result.width, result.height], [44, 36])
         let before = LabEncoding.split(original.rgb().converted(toBitDepth: 8)).lightness
-        // The lightness is the input's; only chroma clipped at the gamut edge and 8-bit rounding move it.
-        XCTAssertLessThan(withoutGradient { (before - LabEncoding.split(result).lightness).abs().mean().item } * 50, 1.0)
-        // In tiles (16-pixel latent tiles on a 22×18 latent): the same size, the lightness still kept.
-        let tiled = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent("tiled").path, "--steps", "2",
-                                           "--tile-size", "32", "--tile-overlap", "8", "--quiet"])
-        XCTAssertEqual(tiled.status, 0, tiled.error)
-        let tiledResult = try Image.read(contentsOf: root.appendingPathComponent("tiled/image 1.png"))
-        XCTAssertEqual([tiledResult.width, tiledResult.height], [44, 36])
-        XCTAssertLessThan(withoutGradient { (before - LabEncoding.split(tiledResult).lightness).abs().mean().item } * 50, 1.0)
+        for (folder, extra) in [("colored", [String]()), ("vivid", ["--vibrance", "1.5", "--temperature", "0.3", "--detail", "1", "--steps", "2"]),
+                                ("tiled", ["--detail", "1", "--steps", "2", "--tile-size", "32", "--tile-overlap", "8"])] {
+            let colored = try StylizeBinary.run(["colorize", "--model", colorModel, input, root.appendingPathComponent(folder).path, "--quiet"] + extra)
+            XCTAssertEqual(colored.status, 0, colored.error)
+            let result = try Image.read(contentsOf: root.appendingPathComponent("\(folder)/image 1.png"))
+            XCTAssertEqual([result.width, result.height], [44, 36])
+            // The lightness is the input's; only chroma clipped at the gamut edge and 8-bit rounding move it.
+            XCTAssertLessThan(withoutGradient { (before - LabEncoding.split(result).lightness).abs().mean().item } * 50, 1.0, folder)
+        }
     }
 
-    /// A model of the other task and a missing model are clear errors; a tile size below the minimum is a usage error.
-    func testLatentDiffusionModelErrors() throws {
-        let srModel = try trainLatentModel("sr")
+    /// A model of the other task and a missing model are clear errors; bad --detail and tile sizes are usage errors.
+    func testRestorationModelErrors() throws {
+        let photos = root.appendingPathComponent("data/trainA").path
+        let stage1 = try StylizeBinary.run(["train", "sr", "--dataroot", photos, "--name", "sr1", "--estimator-channels", "4", "--estimator-blocks", "1"] + small)
+        XCTAssertEqual(stage1.status, 0, stage1.error)
+        let srModel = root.appendingPathComponent("checkpoints/sr1/latest_net_SR.safetensors").path
         let input = root.appendingPathComponent("data/testA").path
         let wrong = try StylizeBinary.run(["colorize", "--model", srModel, input, root.appendingPathComponent("x").path])
         XCTAssertEqual(wrong.status, 1)
         XCTAssertTrue(wrong.error.contains("super-resolution model, not a colorize model") && wrong.error.contains("stylize upscale --model"), wrong.error)
         let missing = try StylizeBinary.run(["upscale", "--model", "/nonexistent/m.safetensors", input, root.appendingPathComponent("x").path])
         XCTAssertTrue(missing.error.contains("/nonexistent/m.safetensors: no such model file"), missing.error)
-        let badTile = try StylizeBinary.run(["colorize", "--model", srModel, input, root.appendingPathComponent("x").path, "--tile-size", "8"])
-        XCTAssertEqual(badTile.status, 64)
-        XCTAssertTrue(badTile.error.contains("--tile-size must be at least 32"), badTile.error)
+        for bad in [["--tile-size", "8"], ["--detail", "1.5"]] {
+            let result = try StylizeBinary.run(["upscale", "--model", srModel, input, root.appendingPathComponent("x").path] + bad)
+            XCTAssertEqual(result.status, 64, "\(bad)")
+        }
+        let noVAE = try StylizeBinary.run(["train", "sr", "--stage", "flow", "--dataroot", photos, "--name", "f", "--estimator", srModel] + small)
+        XCTAssertEqual(noVAE.status, 64)
+        XCTAssertTrue(noVAE.error.contains("give --vae"), noVAE.error)
     }
 }
