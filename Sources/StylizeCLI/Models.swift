@@ -59,7 +59,7 @@ struct ModelsCommand: ParsableCommand {
             abstract: "Convert a PyTorch generator checkpoint (.pth, either format) to safetensors, or store a model as float16.",
             discussion: """
             The architecture is detected from the keys and shapes unless --arch is given; it is stored in the file's metadata. \
-            A latent-diffusion model (latest_net_LDM.safetensors) is rewritten as is, with its metadata (use --half).
+            A latent-diffusion, two-stage restoration or autoencoder file is rewritten as is, with its metadata (use --half).
             """)
 
         @Argument(help: "The .pth file.")
@@ -78,12 +78,13 @@ struct ModelsCommand: ParsableCommand {
             let source = URL(fileURLWithPath: checkpoint)
             let target = output.map { URL(fileURLWithPath: $0) } ?? source.deletingPathExtension().appendingPathExtension("safetensors")
             if source.pathExtension == "safetensors", let archive = try? Safetensors.read(contentsOf: source),
-               archive.metadata["kind"] == "latent_diffusion" {
+               let kind = archive.metadata["kind"], ["latent_diffusion", "restoration", "autoencoder_kl"].contains(kind) {
                 guard target.standardizedFileURL != source.standardizedFileURL else {
                     throw ValidationError("\(source.path): give an --output path other than the model itself")
                 }
-                try Safetensors.write(archive, to: target, dataType: half ? .float16 : .float32)
-                print("latent diffusion (\(archive.metadata["task"] ?? "?"), \(archive.tensors.count) tensors) → \(target.path)")
+                // Half: float16 wherever it holds a tensor closely, float32 elsewhere.
+                try Safetensors.write(archive, to: target, precision: half ? .float16WhereCloseEnough : .exactly(.float32))
+                print("\(kind) (\(archive.metadata["task"] ?? "-"), \(archive.tensors.count) tensors) → \(target.path)")
                 return
             }
             let loaded = try LoadedGenerator.load(contentsOf: source, architecture: try arch.map { try GeneratorArchitecture(name: $0.name) })

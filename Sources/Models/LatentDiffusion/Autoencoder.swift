@@ -407,8 +407,7 @@ extension AutoencoderKL {
     /// Metadata of an autoencoder file (`stylize train vae`'s `latest_net_VAE.safetensors`): its configuration and the
     /// latent scale factor (1/std of the latents), which ``load(contentsOf:)`` reads back.
     public static func fileMetadata(_ configuration: AutoencoderConfiguration, scaleFactor: Float) -> [String: String] {
-        let encoded = (try? JSONEncoder().encode(configuration)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return ["kind": "autoencoder_kl", "autoencoder": encoded, "scale_factor": String(scaleFactor)]
+        ["kind": "autoencoder_kl", "autoencoder": ModelMetadata.json(configuration), "scale_factor": String(scaleFactor)]
     }
 
     /// An autoencoder written with ``fileMetadata(_:scaleFactor:)`` and its latent scale factor.
@@ -419,9 +418,8 @@ extension AutoencoderKL {
         guard archive.metadata["kind"] == "autoencoder_kl" else {
             throw LatentDiffusionError.notAnAutoencoder(path: url.path, kind: archive.metadata["kind"])
         }
-        guard let text = archive.metadata["autoencoder"],
-              let configuration = try? JSONDecoder().decode(AutoencoderConfiguration.self, from: Data(text.utf8)) else {
-            throw LatentDiffusionError.badMetadata(path: url.path, key: "autoencoder")
+        let configuration = try ModelMetadata.decode(AutoencoderConfiguration.self, "autoencoder", in: archive.metadata) {
+            LatentDiffusionError.badMetadata(path: url.path, key: $0)
         }
         guard let scale = archive.metadata["scale_factor"].flatMap(Float.init), scale > 0, scale.isFinite else {
             throw LatentDiffusionError.badMetadata(path: url.path, key: "scale_factor")

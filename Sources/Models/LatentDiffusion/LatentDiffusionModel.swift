@@ -66,8 +66,8 @@ public final class LatentDiffusionModel: Module {
 
     /// Metadata that makes the file self-describing (``load(contentsOf:)``).
     public var metadata: [String: String] {
-        func json<T: Encodable>(_ value: T) -> String { (try? JSONEncoder().encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}" }
-        return ["kind": "latent_diffusion", "task": task.rawValue, "autoencoder": json(autoencoder.configuration), "unet": json(unet.configuration),
+        return ["kind": "latent_diffusion", "task": task.rawValue, "autoencoder": ModelMetadata.json(autoencoder.configuration),
+                "unet": ModelMetadata.json(unet.configuration),
                 "scale_factor": String(scaleFactor), "schedule": schedule.kind.rawValue, "training_steps": String(schedule.trainingSteps),
                 "prediction": prediction.rawValue]
     }
@@ -78,10 +78,7 @@ public final class LatentDiffusionModel: Module {
         let metadata = archive.metadata
         guard metadata["kind"] == "latent_diffusion" else { throw LatentDiffusionError.notALatentDiffusionModel(path: url.path, kind: metadata["kind"]) }
         func decode<T: Decodable>(_ type: T.Type, _ key: String) throws -> T {
-            guard let text = metadata[key], let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
-                throw LatentDiffusionError.badMetadata(path: url.path, key: key)
-            }
-            return value
+            try ModelMetadata.decode(type, key, in: metadata) { LatentDiffusionError.badMetadata(path: url.path, key: $0) }
         }
         let autoencoder = AutoencoderKL(try decode(AutoencoderConfiguration.self, "autoencoder"))
         let unet = DenoisingUNet(try decode(DenoisingUNetConfiguration.self, "unet"))

@@ -36,20 +36,14 @@ public final class LatentFlow {
 
     /// The flow's part of a model file's metadata.
     public var metadata: [String: String] {
-        func json<T: Encodable>(_ value: T) -> String { (try? JSONEncoder().encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}" }
-        return ["flow": json(configuration), "autoencoder": json(autoencoder.configuration), "scale_factor": String(scaleFactor)]
+        ["flow": ModelMetadata.json(configuration), "autoencoder": ModelMetadata.json(autoencoder.configuration), "scale_factor": String(scaleFactor)]
     }
 
     /// The (untrained) flow a model file describes; its weights are loaded with the model's.
     public convenience init(metadata: [String: String], path: String) throws {
-        guard let flowText = metadata["flow"],
-              let configuration = try? JSONDecoder().decode(LatentFlowConfiguration.self, from: Data(flowText.utf8)) else {
-            throw RestorationError.badMetadata(path: path, key: "flow")
-        }
-        guard let vaeText = metadata["autoencoder"],
-              let vae = try? JSONDecoder().decode(AutoencoderConfiguration.self, from: Data(vaeText.utf8)) else {
-            throw RestorationError.badMetadata(path: path, key: "autoencoder")
-        }
+        let failure = { (key: String) -> Error in RestorationError.badMetadata(path: path, key: key) }
+        let configuration = try ModelMetadata.decode(LatentFlowConfiguration.self, "flow", in: metadata, failure: failure)
+        let vae = try ModelMetadata.decode(AutoencoderConfiguration.self, "autoencoder", in: metadata, failure: failure)
         guard let scale = metadata["scale_factor"].flatMap(Float.init), scale > 0, scale.isFinite else {
             throw RestorationError.badMetadata(path: path, key: "scale_factor")
         }

@@ -59,11 +59,10 @@ public final class RestorationModel: Module {
 
     /// Metadata that makes the file self-describing (``load(contentsOf:)``).
     public var metadata: [String: String] {
-        func json<T: Encodable>(_ value: T) -> String { (try? JSONEncoder().encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}" }
         var metadata = ["kind": "restoration", "task": task.rawValue]
         switch estimator {
-        case .upscaler(let network): metadata["upscaler"] = json(network.configuration)
-        case .chroma(let network): metadata["chroma"] = json(network.configuration)
+        case .upscaler(let network): metadata["upscaler"] = ModelMetadata.json(network.configuration)
+        case .chroma(let network): metadata["chroma"] = ModelMetadata.json(network.configuration)
         }
         if let flow { metadata.merge(flow.metadata) { own, _ in own } }
         return metadata
@@ -75,10 +74,7 @@ public final class RestorationModel: Module {
         let metadata = archive.metadata
         guard metadata["kind"] == "restoration" else { throw RestorationError.notARestorationModel(path: url.path, kind: metadata["kind"]) }
         func decode<T: Decodable>(_ type: T.Type, _ key: String) throws -> T {
-            guard let text = metadata[key], let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
-                throw RestorationError.badMetadata(path: url.path, key: key)
-            }
-            return value
+            try ModelMetadata.decode(type, key, in: metadata) { RestorationError.badMetadata(path: url.path, key: $0) }
         }
         let estimator: RestorationEstimator
         if metadata["upscaler"] != nil {
