@@ -63,9 +63,9 @@ import os, sys
 from PIL import Image, ImageDraw
 work, target = sys.argv[1], sys.argv[2]
 names = sorted(os.listdir(os.path.join(work, "truth")))[:3]
-columns = [("low", "input ÷4"), ("bicubic", "bicubic"), ("sr-stage1", "stage 1"), ("sr-default", "default"), ("sr-detail1", "detail 1"),
+columns = [("low", "input (1/4 size)"), ("bicubic", "bicubic"), ("sr-stage1", "stage 1"), ("sr-default", "default"), ("sr-detail1", "detail 1"),
            ("truth", "truth"), ("gray", "gray input"), ("color-default", "colorized"), ("color-vivid", "most vivid"), ("truth", "truth")]
-cell, label = 256, 18
+cell, label = 192, 16
 sheet = Image.new("RGB", (cell * len(columns), (cell + label) * len(names)), "white")
 draw = ImageDraw.Draw(sheet)
 for row, name in enumerate(names):

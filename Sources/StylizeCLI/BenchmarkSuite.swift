@@ -64,9 +64,9 @@ struct BenchmarkSuite {
     }
 
     /// For each bundled restoration model, what the speed bars time: upscaling a 256×256 photo to 1024×1024 and
-    /// colorizing a 1024×1024 photo, at the commands' defaults (stage 1, the flow at the default detail with
-    /// ``diffusionSteps`` Euler steps when the model has one, back-projection for the upscale), each with its peak RSS;
-    /// and the stage-1 estimate alone.
+    /// colorizing a 1024×1024 photo: the stage-1 estimate alone (`--detail 0`), the commands' defaults and the most
+    /// detail (`--detail 1`: the flow with ``diffusionSteps`` Euler steps), back-projection for the upscale, with the
+    /// peak RSS over all of them.
     func measureDiffusion(into report: inout Report) {
         var results: [String: Any] = [:]
         for (task, url) in diffusionModels {
@@ -79,24 +79,24 @@ struct BenchmarkSuite {
             let photo = Image(tensor: Tensor.randomUniform([1, 3, side, side], low: -1, high: 1, generator: RandomGenerator(seed: 1)))
             BufferPool.drain()
             MemoryStatistics.resetPeak()
-            let estimate: Double, whole: Double
-            if task == .superResolution {
-                estimate = median { _ = pipeline.upscale(photo, detail: 0, steps: diffusionSteps, seed: 0) }
-                whole = median { _ = pipeline.upscale(photo, detail: model.flow == nil ? 0 : Upscale.defaultDetail, steps: diffusionSteps, seed: 0) }
-            } else {
-                let run = { (detail: Float) in
+            let defaultDetail = model.flow == nil ? 0 : (task == .superResolution ? Upscale.defaultDetail : ColorizeCommand.defaultDetail)
+            let run = { (detail: Float) in
+                if task == .superResolution {
+                    _ = pipeline.upscale(photo, detail: detail, steps: diffusionSteps, seed: 0)
+                } else {
                     _ = pipeline.colorize(photo, detail: detail, steps: diffusionSteps, seed: 0, temperature: ColorizeCommand.defaultTemperature,
                                           vibrance: ColorizeCommand.defaultVibrance)
                 }
-                estimate = median { run(0) }
-                whole = median { run(model.flow == nil ? 0 : ColorizeCommand.defaultDetail) }
             }
+            let estimate = median { run(0) }
+            let whole = defaultDetail == 0 ? estimate : median { run(defaultDetail) }
+            let detailed = model.flow == nil ? estimate : median { run(1) }
             let peak = Double(MemoryStatistics.peakResidentBytes()) / 1_048_576
             let what = task == .superResolution ? "upscale 256→1024" : "colorize 1024²"
-            results[task.rawValue] = ["stage1_seconds": estimate, "default_seconds": whole, "flow_steps": diffusionSteps, "peak_rss_mb": peak,
-                                      "has_flow": model.flow != nil]
-            log(String(format: "%@: %@ stage 1 %.2f s, default %.2f s (%d flow steps), peak RSS %.0f MB", task.rawValue, what, estimate, whole,
-                       diffusionSteps, peak))
+            results[task.rawValue] = ["stage1_seconds": estimate, "default_seconds": whole, "default_detail": defaultDetail,
+                                      "detail1_seconds": detailed, "flow_steps": diffusionSteps, "peak_rss_mb": peak, "has_flow": model.flow != nil]
+            log(String(format: "%@: %@ stage 1 %.2f s, default (--detail %g) %.2f s, --detail 1 %.2f s (%d flow steps), peak RSS %.0f MB",
+                       task.rawValue, what, estimate, Double(defaultDetail), whole, detailed, diffusionSteps, peak))
         }
         report.dictionary["restoration"] = results
     }

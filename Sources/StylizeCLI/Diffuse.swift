@@ -101,7 +101,7 @@ struct Upscale: ParsableCommand {
     @Option(help: "Rounds of back-projection: the output is corrected until its PIL-bicubic ÷f downscale matches the input (0: none).") var consistencySteps = 4
 
     /// The default --detail of two-stage models (the balanced setting; see models/upscale_x4/README.md).
-    static let defaultDetail: Float = 0.3
+    static let defaultDetail: Float = 0.5
 
     func validate() throws {
         if let scale, scale < 2 { throw ValidationError("--scale must be at least 2") }
@@ -176,7 +176,7 @@ struct ColorizeCommand: ParsableCommand {
 
     /// The defaults of the bundled model's balanced setting (see models/colorize/README.md).
     static let defaultTemperature: Float = 0.38
-    static let defaultVibrance: Float = 1
+    static let defaultVibrance: Float = 0.9
     static let defaultDetail: Float = 0
 
     func validate() throws {

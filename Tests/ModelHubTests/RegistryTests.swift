@@ -111,22 +111,22 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(try ModelRegistry.locate(environment: [:], executable: executable).folder.path, installed.path)
     }
 
-    /// Bundled latent-diffusion entries, typo suggestions by edit distance, and names resolved to files or registry
+    /// Bundled restoration entries, typo suggestions by edit distance, and names resolved to files or registry
     /// entries with their kind.
     func testEntriesSuggestionsAndSources() throws {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("models")
         let registry = try ModelRegistry(folder: folder)
-        XCTAssertEqual(try registry.entry(named: "upscale_x4").kind, .latentDiffusion)
+        XCTAssertEqual(try registry.entry(named: "upscale_x4").kind, .restoration)
         XCTAssertEqual(try registry.entry(named: "colorize").task, .colorization)
         XCTAssertEqual(registry.suggestions(for: "photo2monnet"), ["photo2monet"])
         XCTAssertEqual(registry.suggestions(for: "stylemonet").first, "style_monet")
         XCTAssertEqual(registry.suggestions(for: "qqqqqqqqqqqq"), [])
         let sr = try ModelSource.resolve("upscale_x4", registry: { registry })
-        XCTAssertEqual(sr.kind, .latentDiffusion)
+        XCTAssertEqual(sr.kind, .restoration)
         XCTAssertEqual(sr.task, .superResolution)
         let byFile = try ModelSource.resolve(sr.url.path, registry: { XCTFail("a file needs no registry"); return registry })
-        XCTAssertEqual(byFile.kind, .latentDiffusion)
+        XCTAssertEqual(byFile.kind, .restoration)
         XCTAssertEqual(byFile.task, .superResolution)
         XCTAssertEqual(try ModelSource.resolve("stylize/photo2monet", registry: { registry }).kind, .generator)
         XCTAssertThrowsError(try ModelSource.resolve("/no/such/model.pth", registry: { registry })) { error in

@@ -35,7 +35,7 @@ final class ParsingTests: XCTestCase {
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--norm", "layer"], "'instance', 'batch' or 'none'"),
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--preprocess", "zoom"], "'scale_width_and_crop'"),
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--lr-policy", "exp"], "'linear', 'step' or 'cosine'"),
-            (["train", "sr", "--name", "x", "--dataroot", "d", "--prediction", "x0"], "'epsilon' and 'v'"),
+            (["train", "sr", "--name", "x", "--dataroot", "d", "--stage", "x0"], "'estimator' and 'flow'"),
             (["train", "colorize", "--name", "x", "--dataroot", "d", "--method", "magic"], "'diffusion' and 'gan'"),
             (["in", "out", "--model", "m", "--format", "gif"], "'png' and 'jpg'"),
             (["upscale", "in", "out", "--method", "lanczos"], "'diffusion' and 'bicubic'"),
