@@ -92,14 +92,7 @@ public enum ImageMetrics {
     /// definition the latent-diffusion bars use, compared as a ratio to the truth's. Blur lowers it; invented texture
     /// raises it.
     public static func sharpness(_ image: Image) -> Double {
-        let source = image.channels >= 3 ? image.rgb().converted(toBitDepth: 8) : image.grayscale().converted(toBitDepth: 8)
-        let (width, height, channels) = (source.width, source.height, source.channels)
-        var mean = [Double](repeating: 0, count: width * height)
-        for pixel in 0..<(width * height) {
-            var total = 0.0
-            for channel in 0..<channels { total += Double(source.samples[pixel * channels + channel]) }
-            mean[pixel] = total / Double(channels)
-        }
+        let (mean, width, height) = meanOfChannels(image)
         var horizontal = 0.0, vertical = 0.0
         for y in 0..<height {
             for x in 0..<width {
@@ -110,5 +103,74 @@ public enum ImageMetrics {
         let dx = width > 1 ? horizontal / Double((width - 1) * height) : 0
         let dy = height > 1 ? vertical / Double(width * (height - 1)) : 0
         return dx + dy
+    }
+
+    /// The mean-of-RGB (or gray) image on 0–255, row-major, with its width and height.
+    static func meanOfChannels(_ image: Image) -> (values: [Double], width: Int, height: Int) {
+        let source = image.channels >= 3 ? image.rgb().converted(toBitDepth: 8) : image.grayscale().converted(toBitDepth: 8)
+        let (width, height, channels) = (source.width, source.height, source.channels)
+        var mean = [Double](repeating: 0, count: width * height)
+        for pixel in 0..<(width * height) {
+            var total = 0.0
+            for channel in 0..<channels { total += Double(source.samples[pixel * channels + channel]) }
+            mean[pixel] = total / Double(channels)
+        }
+        return (mean, width, height)
+    }
+
+    /// A grid-locked periodic artifact (the checkerboard of transposed convolutions): the power spectrum of the
+    /// column means and of the row means of the mean-of-RGB image (Hann-windowed) — photo content averages out along
+    /// them, a pattern fixed to the pixel grid does not — and, at each frequency with a period of 2–16 px, its power
+    /// over the median power of its neighbourhood (±max(8, N/64) bins, the 2 nearest on each side left out).
+    /// `peak` is the largest such ratio and its period; `atFourPixels` the ratio at a 4-px period (the largest of the
+    /// bins nearest N/4). Natural photos give a few units (the largest of many noisy ratios); a visible
+    /// checkerboard gives tens to thousands. A pattern whose row and column means are flat (a pure XOR checker) is
+    /// not seen; transposed convolutions' uneven overlap is not of that kind.
+    public static func periodicPeak(_ image: Image) -> (peak: Double, period: Double, atFourPixels: Double) {
+        let (values, width, height) = meanOfChannels(image)
+        var columns = [Double](repeating: 0, count: width), rows = [Double](repeating: 0, count: height)
+        for y in 0..<height {
+            for x in 0..<width {
+                columns[x] += values[y * width + x] / Double(height)
+                rows[y] += values[y * width + x] / Double(width)
+            }
+        }
+        var best = (peak: 0.0, period: 0.0, atFourPixels: 0.0)
+        for profile in [columns, rows] where profile.count >= 32 {
+            let count = profile.count
+            let spectrum = powerSpectrum(profile)
+            let reach = max(8, count / 64)
+            func ratio(_ bin: Int) -> Double {
+                let neighbours = (max(1, bin - reach)...min(count / 2, bin + reach)).filter { abs($0 - bin) > 2 }.map { spectrum[$0] }.sorted()
+                guard !neighbours.isEmpty else { return 0 }
+                let median = neighbours[neighbours.count / 2]
+                return median > 0 ? spectrum[bin] / median : (spectrum[bin] > 0 ? .infinity : 0)
+            }
+            for bin in max(1, count / 16)...(count / 2) {
+                let value = ratio(bin)
+                if value > best.peak { best.peak = value; best.period = Double(count) / Double(bin) }
+            }
+            let quarter = Int((Double(count) / 4).rounded())
+            best.atFourPixels = max(best.atFourPixels, (max(1, quarter - 1)...min(count / 2, quarter + 1)).map(ratio).max() ?? 0)
+        }
+        return best
+    }
+
+    /// |DFT|² of `signal` minus its mean, Hann-windowed, for bins 0…N/2 (a direct transform: profiles are short).
+    static func powerSpectrum(_ signal: [Double]) -> [Double] {
+        let count = signal.count
+        let mean = signal.reduce(0, +) / Double(count)
+        let windowed = signal.enumerated().map { index, value in
+            (value - mean) * (0.5 - 0.5 * Foundation.cos(2 * Double.pi * Double(index) / Double(count - 1)))
+        }
+        return (0...(count / 2)).map { bin in
+            var real = 0.0, imaginary = 0.0
+            let step = 2 * Double.pi * Double(bin) / Double(count)
+            for (index, value) in windowed.enumerated() {
+                real += value * Foundation.cos(step * Double(index))
+                imaginary -= value * Foundation.sin(step * Double(index))
+            }
+            return real * real + imaginary * imaginary
+        }
     }
 }

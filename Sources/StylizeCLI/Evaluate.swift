@@ -19,7 +19,10 @@ struct Evaluate: ParsableCommand {
         of the per-image ratios): colourfulness (Hasler & Süsstrunk, σ_rgyb + 0.3·μ_rgyb; 0 for gray) and sharpness \
         (mean |∂x| + |∂y| of the mean-of-RGB image, 0–255). With --low-resolution DIR (the inputs of an upscaler), \
         each output is downscaled to its input's size with PIL's bicubic filter and compared with it: the consistency \
-        PSNR. --json prints one JSON object.
+        PSNR. With --periodic, each output's and reference's grid-locked periodic peak (the checkerboard of \
+        transposed convolutions): the strongest line with a 2–16 px period in the spectra of the column and row means, \
+        as a ratio to its spectral neighbourhood, with its period, and the ratio at a 4-px period (photos: a few \
+        units; a visible checkerboard: tens or more). --json prints one JSON object.
         """
     )
 
@@ -27,6 +30,7 @@ struct Evaluate: ParsableCommand {
     @Argument(help: "Folder of images to score.") var output: String
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "The low-resolution inputs of a super-resolution run, for the consistency PSNR.") var lowResolution: String?
+    @Flag(help: "Also measure grid-locked periodic artifacts (a checkerboard's spectral peak; see below).") var periodic = false
     @Option(help: "An autoencoder (latest_net_VAE.safetensors): first write its reconstructions of the references into OUTPUT_DIR, then score them.") var autoencoder: String?
 
     /// Writes the autoencoder's reconstruction (posterior mean, padded to its factor and cropped back) of every reference.
@@ -71,6 +75,14 @@ struct Evaluate: ParsableCommand {
                                           "sharpness": sharpness, "reference_sharpness": referenceSharpness,
                                           "sharpness_ratio": referenceSharpness > 0 ? sharpness / referenceSharpness : Double.nan,
                                           "colorfulness_ratio": referenceColorfulness > 0 ? colorfulness / referenceColorfulness : Double.nan]
+                if periodic {
+                    let (own, reference) = (ImageMetrics.periodicPeak(result), ImageMetrics.periodicPeak(truth))
+                    row["periodic_peak"] = own.peak
+                    row["periodic_period"] = own.period
+                    row["periodic_at_4px"] = own.atFourPixels
+                    row["reference_periodic_peak"] = reference.peak
+                    row["reference_periodic_at_4px"] = reference.atFourPixels
+                }
                 if let lowResolutionInputs {
                     guard let url = lowResolutionInputs[name] else { failures.append("\(name): no low-resolution input"); continue }
                     let input = try Image.read(contentsOf: url).rgb().converted(toBitDepth: 8)
@@ -97,7 +109,8 @@ struct Evaluate: ParsableCommand {
         }
         let exactlyConsistent = rows.filter { ($0["consistency_psnr"] as? Double)?.isInfinite == true }.count
         let extras = ["colorfulness", "reference_colorfulness", "sharpness", "reference_sharpness", "consistency_psnr",
-                      "sharpness_ratio", "colorfulness_ratio"]
+                      "sharpness_ratio", "colorfulness_ratio", "periodic_peak", "periodic_at_4px", "reference_periodic_peak",
+                      "reference_periodic_at_4px"]
         if json {
             let encoded = rows.map { row -> [String: Any] in
                 var copy = row
@@ -120,6 +133,11 @@ struct Evaluate: ParsableCommand {
                 if let consistency = row["consistency_psnr"] as? Double {
                     line += consistency.isFinite ? String(format: "  consistency %.2f dB", consistency) : "  consistency exact"
                 }
+                if let peak = row["periodic_peak"] as? Double {
+                    line += String(format: "  periodic peak %.1f at %.2f px, at 4 px %.1f (reference %.1f, %.1f)", peak,
+                                   row["periodic_period"] as! Double, row["periodic_at_4px"] as! Double,
+                                   row["reference_periodic_peak"] as! Double, row["reference_periodic_at_4px"] as! Double)
+                }
                 print(line + "  " + (row["name"] as! String))
             }
             let note = finite.count < rows.count ? " (PSNR over the \(finite.count) non-identical)" : ""
@@ -132,6 +150,10 @@ struct Evaluate: ParsableCommand {
                 if let colorfulnessRatio = mean("colorfulness_ratio") { summary += String(format: ", colourfulness ratio %.3f", colorfulnessRatio) }
             }
             if let consistency = mean("consistency_psnr") { summary += String(format: ", consistency PSNR %.2f dB", consistency) }
+            if let peak = mean("periodic_peak"), let atFour = mean("periodic_at_4px"), let reference = mean("reference_periodic_peak"),
+               let referenceAtFour = mean("reference_periodic_at_4px") {
+                summary += String(format: ", periodic peak %.1f, at 4 px %.1f (reference %.1f, %.1f)", peak, atFour, reference, referenceAtFour)
+            }
             if exactlyConsistent > 0 {
                 summary += mean("consistency_psnr") == nil ? ", consistency exact for all" : " (over the \(rows.count - exactlyConsistent) not exactly consistent; \(exactlyConsistent) exact)"
             }

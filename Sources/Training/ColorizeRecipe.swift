@@ -18,6 +18,7 @@ public struct ColorizeArguments: ParsableArguments {
     @OptionGroup(title: "--method diffusion --stage estimator") public var estimator: ChromaArguments
     @OptionGroup(title: "--method diffusion --stage flow") public var flow: LatentFlowArguments
     @OptionGroup(title: "--method gan") public var networks: GANNetworkArguments
+    @OptionGroup(title: "--method gan: GAN training") public var adversarial: AdversarialArguments
     @Option(help: "--method gan: weight of the L1 term.") public var lambdaL1: Float = 100
     @Option(help: "--method gan: weight of the GAN term (0: no discriminator).") public var lambdaGan: Float = 1
 
@@ -84,8 +85,8 @@ public enum ColorizeDefinition: RecipeDefinition {
             let recipe = try arguments.flow.recipe(task: .colorization, training: training)
             return PreparedRecipe(recipe: recipe, dataset: dataset, summary: "colorization latent flow \(recipe.summary), \(dataset.count) photos")
         case (.gan, _):
-            let options = try Pix2PixOptions(arguments.networks, lambdaL1: arguments.lambdaL1, lambdaGan: arguments.lambdaGan,
-                                             inputChannels: 1, outputChannels: 2, checking: preprocessing)
+            let options = try Pix2PixOptions(arguments.networks, arguments.adversarial, lambdaL1: arguments.lambdaL1, lambdaGan: arguments.lambdaGan,
+                                             inputChannels: 1, outputChannels: 2, learningRate: training.learningRate, checking: preprocessing)
             let root = try data.root()
             let phase = FileManager.default.fileExists(atPath: root.appendingPathComponent("train").path) ? "train" : ""
             let dataset = try ColorizationDataset(root: root, phase: phase, preprocessing: preprocessing)

@@ -20,6 +20,8 @@ public struct CycleGANOptions: Sendable {
     public var lambdaIdentity: Float = 0.5
     /// Fakes kept for the discriminators (0: none).
     public var poolSize = 50
+    /// Label smoothing, discriminator steps and learning rate, the generators' averages.
+    public var adversarial = AdversarialOptions()
 
     public init() {}
 }
@@ -44,6 +46,8 @@ public final class CycleGANRecipe: TrainingRecipe {
     let optimizerD: Adam
     public let poolA: ImagePool
     public let poolB: ImagePool
+    let averages: GeneratorAverages
+    let history: HistoricalAverages
     var latest: [(label: String, tensor: Tensor)] = []
 
     public init(options: CycleGANOptions, training: TrainingOptions) {
@@ -66,14 +70,23 @@ public final class CycleGANRecipe: TrainingRecipe {
                           learningRate: training.learningRate, beta1: training.beta1, beta2: training.beta2)
         poolA = ImagePool(capacity: options.poolSize)
         poolB = ImagePool(capacity: options.poolSize)
+        averages = GeneratorAverages(decay: options.adversarial.generatorAverageDecay, networks: [
+            ("G_A", generatorA, options.architecture.makeGenerator(generator: RandomGenerator(seed: 0))),
+            ("G_B", generatorB, reversed.makeGenerator(generator: RandomGenerator(seed: 0)))])
+        history = HistoricalAverages(lambda: options.adversarial.lambdaHistorical,
+                                     networks: [("G_A", generatorA), ("G_B", generatorB), ("D_A", discriminatorA), ("D_B", discriminatorB)])
     }
+
+    public var learningRateScales: [String: Float] { ["D": options.adversarial.discriminatorLearningRateScale] }
 
     public var modules: [String: Module] { ["G_A": generatorA, "G_B": generatorB, "D_A": discriminatorA, "D_B": discriminatorB] }
     public var optimizers: [String: any Optimizer] { ["G": optimizerG, "D": optimizerD] }
 
     public var lossNames: [String] {
-        options.lambdaIdentity > 0 ? ["D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"]
-            : ["D_A", "G_A", "cycle_A", "D_B", "G_B", "cycle_B"]
+        (options.lambdaIdentity > 0 ? ["D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"]
+            : ["D_A", "G_A", "cycle_A", "D_B", "G_B", "cycle_B"])
+            + (options.adversarial.lambdaFeatureMatching > 0 ? ["FM_A", "FM_B"] : [])
+            + (options.adversarial.lambdaHistorical > 0 ? ["G_hist", "D_hist"] : [])
     }
 
     public var visualLabels: [String] {
@@ -84,8 +97,8 @@ public final class CycleGANRecipe: TrainingRecipe {
     public var exportedGenerators: [(name: String, module: Module, metadata: [String: String])] {
         var reversed = options.architecture
         swap(&reversed.inputChannels, &reversed.outputChannels)
-        return [("G_A", generatorA, options.architecture.metadata.merging(["direction": "AtoB"]) { $1 }),
-                ("G_B", generatorB, reversed.metadata.merging(["direction": "BtoA"]) { $1 })]
+        return [("G_A", averages.exported("G_A", live: generatorA), options.architecture.metadata.merging(["direction": "AtoB"]) { $1 }),
+                ("G_B", averages.exported("G_B", live: generatorB), reversed.metadata.merging(["direction": "BtoA"]) { $1 })]
     }
 
     public func step(_ batch: Batch) -> [String: Float] {
@@ -107,34 +120,54 @@ public final class CycleGANRecipe: TrainingRecipe {
             losses["idt_B"] = lossB.item * options.lambdaA * options.lambdaIdentity
             visuals += [("idt_A", identityA.detached()), ("idt_B", identityB.detached())]
         }
-        func cycle(real: Tensor, forward: Module, backward: Module, critic: Module, lambda: Float) -> (fake: Tensor, gan: Float, cycle: Float, reconstructed: Tensor) {
+        func cycle(real: Tensor, target: Tensor, forward: Module, backward: Module, critic: Module, lambda: Float)
+            -> (fake: Tensor, gan: Float, cycle: Float, matching: Float?, reconstructed: Tensor) {
             let fake = forward(real)
             let reconstructed = backward(fake)
-            let gan = options.ganMode.loss(critic(fake), real: true)
+            var matching: Tensor?
+            let output: Tensor
+            if options.adversarial.lambdaFeatureMatching > 0 {
+                (matching, output) = featureMatching(critic, fake: fake, real: target, paired: false)
+            } else {
+                output = critic(fake)
+            }
+            let gan = options.ganMode.generatorLoss(output)
             let cycleLoss = Tensor.l1Loss(reconstructed, real)
-            (gan + cycleLoss * lambda).backward()
-            return (fake.detached(), gan.item, cycleLoss.item * lambda, reconstructed.detached())
+            var total = gan + cycleLoss * lambda
+            if let matching { total = total + matching * options.adversarial.lambdaFeatureMatching }
+            total.backward()
+            return (fake.detached(), gan.item, cycleLoss.item * lambda, matching?.item, reconstructed.detached())
         }
-        let cycleA = cycle(real: realA, forward: generatorA, backward: generatorB, critic: discriminatorA, lambda: options.lambdaA)
-        let cycleB = cycle(real: realB, forward: generatorB, backward: generatorA, critic: discriminatorB, lambda: options.lambdaB)
+        let cycleA = cycle(real: realA, target: realB, forward: generatorA, backward: generatorB, critic: discriminatorA, lambda: options.lambdaA)
+        let cycleB = cycle(real: realB, target: realA, forward: generatorB, backward: generatorA, critic: discriminatorB, lambda: options.lambdaB)
+        losses["FM_A"] = cycleA.matching
+        losses["FM_B"] = cycleB.matching
+        losses["G_hist"] = history.addPenaltyGradients("G_A", "G_B")
         optimizerG.step()
+        averages.update()
         losses["G_A"] = cycleA.gan
         losses["cycle_A"] = cycleA.cycle
         losses["G_B"] = cycleB.gan
         losses["cycle_B"] = cycleB.cycle
 
-        // Discriminators on real images and pooled fakes.
+        // Discriminators on real images and pooled fakes (the pool is queried once; --d-steps updates on them).
         discriminatorA.setRequiresGradient(true)
         discriminatorB.setRequiresGradient(true)
-        optimizerD.zeroGrad()
+        let pooledB = poolB.query(cycleA.fake, generator: random), pooledA = poolA.query(cycleB.fake, generator: random)
         func discriminate(_ critic: Module, real: Tensor, fake: Tensor) -> Float {
-            let loss = (options.ganMode.loss(critic(real), real: true) + options.ganMode.loss(critic(fake), real: false)) * 0.5
+            let loss = (options.ganMode.discriminatorLoss(critic(real), real: true, realTarget: options.adversarial.realLabel)
+                + options.ganMode.discriminatorLoss(critic(fake), real: false)) * 0.5
             loss.backward()
             return loss.item
         }
-        losses["D_A"] = discriminate(discriminatorA, real: realB, fake: poolB.query(cycleA.fake, generator: random))
-        losses["D_B"] = discriminate(discriminatorB, real: realA, fake: poolA.query(cycleB.fake, generator: random))
-        optimizerD.step()
+        for _ in 0..<options.adversarial.discriminatorSteps {
+            optimizerD.zeroGrad()
+            losses["D_A"] = discriminate(discriminatorA, real: realB, fake: pooledB)
+            losses["D_B"] = discriminate(discriminatorB, real: realA, fake: pooledA)
+            losses["D_hist"] = history.addPenaltyGradients("D_A", "D_B")
+            optimizerD.step()
+        }
+        history.update()
 
         visuals += [("real_A", realA), ("fake_B", cycleA.fake), ("rec_A", cycleA.reconstructed),
                     ("real_B", realB), ("fake_A", cycleB.fake), ("rec_B", cycleB.reconstructed)]
@@ -149,11 +182,14 @@ public final class CycleGANRecipe: TrainingRecipe {
 
     public func buffers() -> [String: Tensor] {
         poolA.buffers(prefix: "pool_A").merging(poolB.buffers(prefix: "pool_B")) { first, _ in first }
+            .merging(averages.buffers()) { first, _ in first }.merging(history.buffers()) { first, _ in first }
     }
 
     public func restore(buffers: [String: Tensor]) throws {
         poolA.restore(buffers, prefix: "pool_A")
         poolB.restore(buffers, prefix: "pool_B")
+        try averages.restore(buffers)
+        try history.restore(buffers)
     }
 }
 
@@ -163,6 +199,7 @@ public final class CycleGANRecipe: TrainingRecipe {
 public struct CycleGANArguments: ParsableArguments {
     @OptionGroup(title: "Networks") public var networks: GANNetworkArguments
     @OptionGroup(title: "Domains") public var domains: PairedDataArguments
+    @OptionGroup(title: "GAN training") public var adversarial: AdversarialArguments
     @Option(help: "Weight of the cycle loss A → B → A.") public var lambdaA: Float = 10
     @Option(help: "Weight of the cycle loss B → A → B.") public var lambdaB: Float = 10
     @Option(help: "Identity-loss weight relative to the cycle weights (0: none).") public var lambdaIdentity: Float = 0.5
@@ -202,6 +239,7 @@ extension CycleGANRecipe: RecipeDefinition {
         let preprocessing = try data.preprocessing(defaults: .gan)
         try GANNetworkArguments.checkCrop(preprocessing, generator: options.architecture, discriminator: options.discriminator)
         options.ganMode = arguments.networks.gan(default: .lsgan)
+        options.adversarial = try arguments.adversarial.options(learningRate: training.learningRate, mode: options.ganMode)
         options.lambdaA = arguments.lambdaA
         options.lambdaB = arguments.lambdaB
         options.lambdaIdentity = domains.inputChannels == domains.outputChannels ? arguments.lambdaIdentity : 0

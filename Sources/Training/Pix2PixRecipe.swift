@@ -6,23 +6,6 @@ import Models
 import NN
 import Tensor
 
-/// Adversarial loss flavours (`--gan_mode`).
-public enum GANMode: String, Sendable, CaseIterable {
-    /// Binary cross-entropy on logits (pix2pix's default).
-    case vanilla
-    /// Least squares (CycleGAN's default).
-    case lsgan
-
-    /// The loss of discriminator logits `prediction` against all-real or all-fake targets.
-    public func loss(_ prediction: Tensor, real: Bool) -> Tensor {
-        let target = Tensor(shape: prediction.shape, repeating: real ? 1 : 0)
-        switch self {
-        case .vanilla: return Tensor.binaryCrossEntropyWithLogits(prediction, target)
-        case .lsgan: return Tensor.mseLoss(prediction, target)
-        }
-    }
-}
-
 /// Options of the pix2pix recipe (defaults as junyanz/pytorch-CycleGAN-and-pix2pix's pix2pix model).
 public struct Pix2PixOptions: Sendable {
     public var architecture = GeneratorArchitecture(kind: .unet, depth: 8, normalization: .batch, dropout: true)
@@ -31,6 +14,8 @@ public struct Pix2PixOptions: Sendable {
     /// Weight of the adversarial term; 0 trains the generator on L1 alone (no discriminator).
     public var lambdaGAN: Float = 1
     public var lambdaL1: Float = 100
+    /// Label smoothing, discriminator steps and learning rate, the generator's average.
+    public var adversarial = AdversarialOptions()
     /// Lab colorization: A is the L plane (1 channel), B the ab planes (2 channels); images are shown in RGB.
     public var colorization = false
 
@@ -46,6 +31,8 @@ public final class Pix2PixRecipe: TrainingRecipe {
     public let discriminator: Module?
     let optimizerG: Adam
     let optimizerD: Adam?
+    let averages: GeneratorAverages
+    let history: HistoricalAverages
     var latest: (realA: Tensor, fakeB: Tensor, realB: Tensor)?
 
     public init(options: Pix2PixOptions, training: TrainingOptions) {
@@ -58,19 +45,29 @@ public final class Pix2PixRecipe: TrainingRecipe {
             inputChannels: options.architecture.inputChannels + options.architecture.outputChannels, random: random, training: training)
         optimizerG = Adam(parameters: generator.namedParameters(), learningRate: training.learningRate, beta1: training.beta1,
                           beta2: training.beta2)
+        averages = GeneratorAverages(decay: options.adversarial.generatorAverageDecay, networks: [
+            ("G", generator, options.architecture.makeGenerator(generator: RandomGenerator(seed: 0)))])
+        history = HistoricalAverages(lambda: options.adversarial.lambdaHistorical,
+                                     networks: [("G", generator)] + (discriminator.map { [("D", $0)] } ?? []))
     }
+
+    public var learningRateScales: [String: Float] { ["D": options.adversarial.discriminatorLearningRateScale] }
 
     public var modules: [String: Module] { adding(["G": generator], "D", discriminator) }
 
     public var optimizers: [String: any Optimizer] { adding(["G": optimizerG], "D", optimizerD) }
 
-    public var lossNames: [String] { discriminator == nil ? ["G_L1"] : ["G_GAN", "G_L1", "D_real", "D_fake"] }
+    public var lossNames: [String] {
+        guard discriminator != nil else { return ["G_L1"] + (options.adversarial.lambdaHistorical > 0 ? ["G_hist"] : []) }
+        return ["G_GAN", "G_L1"] + (options.adversarial.lambdaFeatureMatching > 0 ? ["G_FM"] : [])
+            + (options.adversarial.lambdaHistorical > 0 ? ["G_hist", "D_hist"] : []) + ["D_real", "D_fake"]
+    }
     public var visualLabels: [String] { ["real_A", "fake_B", "real_B"] }
 
     public var exportedGenerators: [(name: String, module: Module, metadata: [String: String])] {
         var metadata = options.architecture.metadata
         if options.colorization { metadata["task"] = "colorization" }
-        return [("G", generator, metadata)]
+        return [("G", averages.exported("G", live: generator), metadata)]
     }
 
     public func step(_ batch: Batch) -> [String: Float] {
@@ -80,16 +77,20 @@ public final class Pix2PixRecipe: TrainingRecipe {
         let fakeB = generator(realA)
         var losses: [String: Float] = [:]
         if let discriminator, let optimizerD {
-            // Discriminator: real pairs vs (detached) fake pairs, halved.
+            // Discriminator: real pairs vs (detached) fake pairs, halved; --d-steps times on this batch.
             discriminator.train()
             discriminator.setRequiresGradient(true)
-            optimizerD.zeroGrad()
-            let lossFake = options.ganMode.loss(discriminator(Tensor.concatenated([realA, fakeB.detached()], axis: 1)), real: false)
-            let lossReal = options.ganMode.loss(discriminator(Tensor.concatenated([realA, realB], axis: 1)), real: true)
-            ((lossFake + lossReal) * 0.5).backward()
-            optimizerD.step()
-            losses["D_fake"] = lossFake.item
-            losses["D_real"] = lossReal.item
+            let fakePair = Tensor.concatenated([realA, fakeB.detached()], axis: 1), realPair = Tensor.concatenated([realA, realB], axis: 1)
+            for _ in 0..<options.adversarial.discriminatorSteps {
+                optimizerD.zeroGrad()
+                let lossFake = options.ganMode.discriminatorLoss(discriminator(fakePair), real: false)
+                let lossReal = options.ganMode.discriminatorLoss(discriminator(realPair), real: true, realTarget: options.adversarial.realLabel)
+                ((lossFake + lossReal) * 0.5).backward()
+                losses["D_hist"] = history.addPenaltyGradients("D")
+                optimizerD.step()
+                losses["D_fake"] = lossFake.item
+                losses["D_real"] = lossReal.item
+            }
         }
         optimizerG.zeroGrad()
         let lossL1 = Tensor.l1Loss(fakeB, realB)
@@ -97,12 +98,25 @@ public final class Pix2PixRecipe: TrainingRecipe {
         var lossG = lossL1 * options.lambdaL1
         if let discriminator {
             discriminator.setRequiresGradient(false)
-            let lossGAN = options.ganMode.loss(discriminator(Tensor.concatenated([realA, fakeB], axis: 1)), real: true)
+            let fakePair = Tensor.concatenated([realA, fakeB], axis: 1)
+            let output: Tensor
+            if options.adversarial.lambdaFeatureMatching > 0 {
+                let matching = featureMatching(discriminator, fake: fakePair, real: Tensor.concatenated([realA, realB], axis: 1), paired: true)
+                losses["G_FM"] = matching.loss.item
+                lossG = lossG + matching.loss * options.adversarial.lambdaFeatureMatching
+                output = matching.output
+            } else {
+                output = discriminator(fakePair)
+            }
+            let lossGAN = options.ganMode.generatorLoss(output)
             losses["G_GAN"] = lossGAN.item
             lossG = lossG + lossGAN * options.lambdaGAN
         }
         lossG.backward()
+        losses["G_hist"] = history.addPenaltyGradients("G")
         optimizerG.step()
+        averages.update()
+        history.update()
         latest = (realA, fakeB.detached(), realB)
         return losses
     }
@@ -119,6 +133,12 @@ public final class Pix2PixRecipe: TrainingRecipe {
         return [("real_A", Image(tensor: first(latest.realA))), ("fake_B", Image(tensor: first(latest.fakeB))),
                 ("real_B", Image(tensor: first(latest.realB)))]
     }
+
+    public func buffers() -> [String: Tensor] { averages.buffers().merging(history.buffers()) { first, _ in first } }
+    public func restore(buffers: [String: Tensor]) throws {
+        try averages.restore(buffers)
+        try history.restore(buffers)
+    }
 }
 
 // MARK: - Command line
@@ -126,14 +146,15 @@ public final class Pix2PixRecipe: TrainingRecipe {
 extension Pix2PixOptions {
     /// pix2pix options from the command line: the networks (unet_256, batch norm, dropout unless told otherwise), the
     /// crop checked against them, the vanilla GAN and the loss weights. Colorization is the 1 → 2 channel case.
-    init(_ networks: GANNetworkArguments, lambdaL1: Float, lambdaGan: Float, inputChannels: Int, outputChannels: Int,
-         checking preprocessing: Preprocessing) throws {
+    init(_ networks: GANNetworkArguments, _ adversarial: AdversarialArguments, lambdaL1: Float, lambdaGan: Float,
+         inputChannels: Int, outputChannels: Int, learningRate: Float, checking preprocessing: Preprocessing) throws {
         self.init()
         architecture = try networks.generator(default: "unet_256", normalization: .batch, dropout: true,
                                               inputChannels: inputChannels, outputChannels: outputChannels)
         discriminator = networks.discriminator(normalization: architecture.normalization)
         try GANNetworkArguments.checkCrop(preprocessing, generator: architecture, discriminator: lambdaGan > 0 ? discriminator : nil)
         ganMode = networks.gan(default: .vanilla)
+        self.adversarial = try adversarial.options(learningRate: learningRate, mode: ganMode)
         self.lambdaL1 = lambdaL1
         lambdaGAN = lambdaGan
         colorization = architecture.isColorizer
@@ -152,6 +173,7 @@ public enum PairLayout: String, CaseIterable, Sendable, ExpressibleByArgument {
 public struct Pix2PixArguments: ParsableArguments {
     @OptionGroup(title: "Networks") public var networks: GANNetworkArguments
     @OptionGroup(title: "Domains") public var domains: PairedDataArguments
+    @OptionGroup(title: "GAN training") public var adversarial: AdversarialArguments
     @Option(help: "How pairs are stored.") public var datasetMode: PairLayout = .aligned
     @Option(help: "Input folder, paired by name with --folder-b (instead of --dataroot).") public var folderA: String?
     @Option(help: "Target folder.") public var folderB: String?
@@ -189,8 +211,9 @@ extension Pix2PixRecipe: RecipeDefinition {
     public static func prepare(_ arguments: Pix2PixArguments, data: ImageDataArguments, training: TrainingOptions) throws -> PreparedRecipe {
         let domains = arguments.domains
         let preprocessing = try data.preprocessing(defaults: .gan)
-        let options = try Pix2PixOptions(arguments.networks, lambdaL1: arguments.lambdaL1, lambdaGan: arguments.lambdaGan,
-                                         inputChannels: domains.inputChannels, outputChannels: domains.outputChannels, checking: preprocessing)
+        let options = try Pix2PixOptions(arguments.networks, arguments.adversarial, lambdaL1: arguments.lambdaL1, lambdaGan: arguments.lambdaGan,
+                                         inputChannels: domains.inputChannels, outputChannels: domains.outputChannels,
+                                         learningRate: training.learningRate, checking: preprocessing)
         let dataset: any Dataset
         if let folderA = arguments.folderA, let folderB = arguments.folderB {
             dataset = try PairedFolderDataset(folderA: URL(fileURLWithPath: folderA), folderB: URL(fileURLWithPath: folderB),

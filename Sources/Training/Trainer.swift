@@ -78,6 +78,8 @@ public protocol TrainingRecipe: AnyObject {
     var modules: [String: Module] { get }
     /// Optimisers saved in the training state, by name.
     var optimizers: [String: any Optimizer] { get }
+    /// Each optimiser's learning rate relative to the run's scheduled one, by name (default: all 1; `--lr-d`).
+    var learningRateScales: [String: Float] { get }
     /// Loss names in display order.
     var lossNames: [String] { get }
     /// Image labels in display order (`real_A`, `fake_B`, …).
@@ -113,6 +115,7 @@ func optionalDiscriminator(when enabled: Bool, _ architecture: DiscriminatorArch
 }
 
 extension TrainingRecipe {
+    public var learningRateScales: [String: Float] { [:] }
     public func buffers() -> [String: Tensor] { [:] }
     public func restore(buffers: [String: Tensor]) throws {}
 }
@@ -292,7 +295,8 @@ public final class Trainer {
         }
         while epoch < totalEpochs {
             let rate = options.schedule.learningRate(base: options.learningRate, epoch: epoch)
-            for optimizer in recipe.optimizers.values { optimizer.learningRate = rate }
+            let scales = recipe.learningRateScales
+            for (name, optimizer) in recipe.optimizers { optimizer.learningRate = rate * (scales[name] ?? 1) }
             let iterator = loader.batches(epoch: epoch)
             var position = 0
             while let batch = try iterator.nextBatch() {

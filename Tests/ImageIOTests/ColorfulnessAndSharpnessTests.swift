@@ -27,4 +27,30 @@ final class ColorfulnessAndSharpnessTests: XCTestCase {
         let flat = Image(width: 4, height: 3, channels: 1, samples: [UInt16](repeating: 7, count: 12))
         XCTAssertEqual(ImageMetrics.sharpness(flat), 0)
     }
+
+    /// The checkerboard test: a smooth scene with content that is not grid-locked scores a few units at 4 px; the
+    /// same scene with a few-level 4-px pattern along both axes (the uneven overlap of stride-2 transposed
+    /// convolutions) scores far higher, with its peak at 4.00 px; a sinusoid with a 6-px period peaks at 6 px.
+    func testPeriodicPeak() {
+        let (width, height) = (320, 200)
+        func image(_ value: (Int, Int) -> Double) -> Image {
+            var samples = [UInt16]()
+            for y in 0..<height {
+                for x in 0..<width { samples.append(UInt16(max(0, min(255, value(x, y).rounded())))) }
+            }
+            return Image(width: width, height: height, channels: 1, samples: samples)
+        }
+        // Smooth gradients and slanted waves (their row/column means vary slowly).
+        let scene = { (x: Int, y: Int) -> Double in
+            120 + 50 * sin(Double(x) / 37 + Double(y) / 23) + 30 * cos(Double(x + 2 * y) / 51) + Double(x) / 8
+        }
+        let clean = ImageMetrics.periodicPeak(image(scene))
+        XCTAssertLessThan(clean.atFourPixels, 10)
+        let checkered = ImageMetrics.periodicPeak(image { x, y in scene(x, y) + (x % 4 < 2 ? 3 : -3) + (y % 4 == 0 ? 2 : 0) })
+        XCTAssertGreaterThan(checkered.atFourPixels, 100)
+        XCTAssertEqual(checkered.period, 4, accuracy: 0.01)
+        let wave = ImageMetrics.periodicPeak(image { x, y in scene(x, y) + 4 * sin(2 * Double.pi * Double(x) / 6) })
+        XCTAssertEqual(wave.period, 6, accuracy: 0.05)
+        XCTAssertGreaterThan(wave.peak, 100)
+    }
 }

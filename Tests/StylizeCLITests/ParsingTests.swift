@@ -22,6 +22,12 @@ final class ParsingTests: XCTestCase {
         XCTAssertNotNil(parse(["train", "pix2pix", "--name", "x", "--dataroot", "d", "--netG", "unet_128", "--netD", "pixel",
                                "--checkpoints", "c"]).command)
         XCTAssertNotNil(parse(["train", "pix2pix", "--name", "x", "--dataroot", "d", "--net-g", "resnet_4blocks", "--n-layers-d", "2"]).command)
+        // The GAN stabilisers, in each GAN recipe.
+        for recipe in [["cyclegan"], ["pix2pix"], ["colorize", "--method", "gan"]] {
+            XCTAssertNotNil(parse(["train"] + recipe + ["--name", "x", "--dataroot", "d", "--gan-mode", "hinge", "--d-steps", "2",
+                                                        "--lr-d", "4e-4", "--ema-g", "0.999"]).command, "\(recipe)")
+            XCTAssertNotNil(parse(["train"] + recipe + ["--name", "x", "--dataroot", "d", "--label-smoothing", "0.9"]).command, "\(recipe)")
+        }
         // A recipe only takes its own options: the VAE has no --direction or --net-g.
         let vae = parse(["train", "vae", "--name", "x", "--dataroot", "d", "--direction", "BtoA"])
         XCTAssertNil(vae.command)
@@ -35,6 +41,7 @@ final class ParsingTests: XCTestCase {
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--norm", "layer"], "'instance', 'batch' or 'none'"),
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--preprocess", "zoom"], "'scale_width_and_crop'"),
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--lr-policy", "exp"], "'linear', 'step' or 'cosine'"),
+            (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--gan-mode", "wgan"], "'vanilla', 'lsgan' or 'hinge'"),
             (["train", "sr", "--name", "x", "--dataroot", "d", "--stage", "x0"], "'estimator' and 'flow'"),
             (["train", "colorize", "--name", "x", "--dataroot", "d", "--method", "magic"], "'diffusion' and 'gan'"),
             (["in", "out", "--model", "m", "--format", "gif"], "'png' and 'jpg'"),
@@ -58,6 +65,9 @@ final class ParsingTests: XCTestCase {
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--continue", "--overwrite"], "--continue"),
             (["train", "cyclegan", "--name", "a/b", "--dataroot", "d"], "--name"),
             (["in", "out", "--model", "m", "--quality", "0"], "--quality"),
+            (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--label-smoothing", "1.5"], "--label-smoothing"),
+            (["train", "pix2pix", "--name", "x", "--dataroot", "d", "--d-steps", "0"], "--d-steps"),
+            (["train", "pix2pix", "--name", "x", "--dataroot", "d", "--ema-g", "1"], "--ema-g"),
             (["in", "out", "--model", "m", "--tile-size", "30"], "--tile-size"),
             (["upscale", "in", "out", "--tile-overlap", "300"], "--tile-overlap"),
         ]

@@ -121,8 +121,29 @@ final class CycleGANTests: XCTestCase {
     /// A CycleGAN run stopped after 3 iterations and continued from its state logs exactly the losses of the
     /// uninterrupted run — networks, Adam moments, the random state and both image pools are restored.
     func testResumeReproducesTheUninterruptedRun() throws {
+        try checkResume(stabilised: false)
+    }
+
+    /// The same with every stabiliser on: LSGAN with label smoothing 0.9, two discriminator steps at half the learning rate, feature matching, historical
+    /// averaging, the generators' average, minibatch standard deviation and spectral normalisation.
+    func testResumeWithEveryStabiliserReproducesTheUninterruptedRun() throws {
+        try checkResume(stabilised: true)
+    }
+
+    func checkResume(stabilised: Bool) throws {
         let data = try writeUnalignedSet(count: 4, side: 16)
         let dataset = try UnalignedDataset(root: data, preprocessing: Preprocessing(mode: .none, flip: true))
+        var options = tinyOptions(identity: 0.5, pool: 2)
+        if stabilised {
+            options.adversarial.realLabel = 0.9
+            options.adversarial.discriminatorSteps = 2
+            options.adversarial.discriminatorLearningRateScale = 0.5
+            options.adversarial.lambdaFeatureMatching = 1
+            options.adversarial.lambdaHistorical = 0.1
+            options.adversarial.generatorAverageDecay = 0.9
+            options.discriminator.minibatchStandardDeviation = true
+            options.discriminator.spectralNormalization = true
+        }
         func trainer(_ name: String, stopAt: Int? = nil) throws -> Trainer {
             var training = TrainingOptions(name: name, checkpoints: root.appendingPathComponent("checkpoints"))
             training.epochs = 1
@@ -131,7 +152,7 @@ final class CycleGANTests: XCTestCase {
             training.progressBar = false
             training.maxIterations = stopAt
             // A pool of 2 fills in the first two steps, so the resumed steps swap with stored images.
-            return try Trainer(recipe: CycleGANRecipe(options: tinyOptions(identity: 0.5, pool: 2), training: training),
+            return try Trainer(recipe: CycleGANRecipe(options: options, training: training),
                                options: training, dataset: dataset, workers: 1)
         }
         func losses(_ trainer: Trainer) throws -> [[String: Double]] {
@@ -152,7 +173,13 @@ final class CycleGANTests: XCTestCase {
         let expected = try losses(whole), actual = try losses(resumed)
         XCTAssertEqual(actual.count, 8)
         XCTAssertEqual(actual, expected)
-        XCTAssertEqual(expected.first?.keys.sorted(), ["D_A", "D_B", "G_A", "G_B", "cycle_A", "cycle_B", "epoch", "idt_A", "idt_B", "iteration", "lr"])
+        let stabiliserLosses = stabilised ? ["D_hist", "FM_A", "FM_B", "G_hist"] : []
+        XCTAssertEqual(expected.first?.keys.sorted(), (["D_A", "D_B", "G_A", "G_B", "cycle_A", "cycle_B", "epoch", "idt_A", "idt_B",
+                                                        "iteration", "lr"] + stabiliserLosses).sorted())
+        for name in ["latest_net_G_A.safetensors", "latest_net_G_B.safetensors"] {
+            XCTAssertEqual(try Data(contentsOf: whole.directory.appendingPathComponent(name)),
+                           try Data(contentsOf: resumed.directory.appendingPathComponent(name)), name)
+        }
 
         // What the run leaves: both generators as loadable models, per-epoch snapshots, the curve and the page.
         let directory = resumed.directory

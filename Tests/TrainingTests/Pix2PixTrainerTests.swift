@@ -30,10 +30,15 @@ final class Pix2PixTrainerTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
-    func recipeOptions(gan: Float) -> Pix2PixOptions {
+    func recipeOptions(gan: Float, mode: GANMode = .vanilla, adversarial: AdversarialOptions = AdversarialOptions()) -> Pix2PixOptions {
         var options = Pix2PixOptions()
+        options.ganMode = mode
+        options.adversarial = adversarial
         options.architecture = GeneratorArchitecture(kind: .resnet, depth: 2, filters: 8, normalization: .instance)
         options.discriminator = DiscriminatorArchitecture(kind: .basic, filters: 8, normalization: .instance)
+        // The discriminator's stabilisers come with the others in these tests.
+        options.discriminator.minibatchStandardDeviation = adversarial.lambdaHistorical > 0
+        options.discriminator.spectralNormalization = adversarial.lambdaHistorical > 0
         options.lambdaGAN = gan
         return options
     }
@@ -47,10 +52,12 @@ final class Pix2PixTrainerTests: XCTestCase {
         return options
     }
 
-    func trainer(_ name: String, gan: Float, configure: (inout TrainingOptions) -> Void = { _ in }, workers: Int = 1) throws -> Trainer {
+    func trainer(_ name: String, gan: Float, mode: GANMode = .vanilla, adversarial: AdversarialOptions = AdversarialOptions(),
+                 configure: (inout TrainingOptions) -> Void = { _ in }, workers: Int = 1) throws -> Trainer {
         var training = options(name)
         configure(&training)
-        return try Trainer(recipe: Pix2PixRecipe(options: recipeOptions(gan: gan), training: training), options: training,
+        return try Trainer(recipe: Pix2PixRecipe(options: recipeOptions(gan: gan, mode: mode, adversarial: adversarial), training: training),
+                           options: training,
                            dataset: try dataset(), workers: workers)
     }
 
@@ -89,30 +96,69 @@ final class Pix2PixTrainerTests: XCTestCase {
         XCTAssertLessThanOrEqual(zip(exact.samples, half.samples).map { abs(Int($0) - Int($1)) }.max() ?? 99, 1)
     }
 
-    /// Stopping after 3 iterations and resuming from the saved state reproduces the uninterrupted run.
+    /// Stopping after 4 iterations and resuming from the saved state reproduces the uninterrupted run — its losses and
+    /// its exported generator — with each GAN loss and with every stabiliser on (label smoothing, two discriminator
+    /// steps, a halved discriminator learning rate, feature matching, historical averaging, the generator's average,
+    /// minibatch standard deviation, spectral normalisation).
     func testResumeReproducesTheUninterruptedRun() throws {
         func losses(_ trainer: Trainer) throws -> [Float] {
             let records = try String(contentsOf: trainer.directory.appendingPathComponent("loss_log.jsonl"), encoding: .utf8)
                 .split(separator: "\n").compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            return records.flatMap { record in ["G_L1", "G_GAN", "D_real", "D_fake"].map { (record[$0] as! NSNumber).floatValue } }
+            return records.flatMap { record in
+                ["G_L1", "G_GAN", "D_real", "D_fake", "G_FM", "G_hist", "D_hist"].compactMap { (record[$0] as? NSNumber)?.floatValue }
+            }
         }
         func schedule(_ options: inout TrainingOptions) {
             options.epochs = 2
             options.decayEpochs = 1
             options.printEvery = 1
         }
-        let uninterrupted = try trainer("whole", gan: 1, configure: schedule, workers: 2)
-        try uninterrupted.run(log: { _ in })
-        XCTAssertEqual(uninterrupted.iterations, 9)
+        var stabilised = AdversarialOptions()
+        stabilised.realLabel = 0.9
+        stabilised.discriminatorSteps = 2
+        stabilised.discriminatorLearningRateScale = 0.5
+        stabilised.generatorAverageDecay = 0.9
+        stabilised.lambdaFeatureMatching = 1
+        stabilised.lambdaHistorical = 0.1
+        for (mode, adversarial) in [(GANMode.vanilla, AdversarialOptions()), (.lsgan, stabilised), (.hinge, AdversarialOptions())] {
+            let name = "\(mode.rawValue)-\(adversarial == stabilised ? "stabilised" : "plain")"
+            let uninterrupted = try trainer(name + "-whole", gan: 1, mode: mode, adversarial: adversarial, configure: schedule, workers: 2)
+            try uninterrupted.run(log: { _ in })
+            XCTAssertEqual(uninterrupted.iterations, 9)
 
-        try trainer("split", gan: 1, configure: { schedule(&$0); $0.maxIterations = 4 }).run(log: { _ in })
-        let resumed = try trainer("split", gan: 1, configure: schedule, workers: 2)
-        try resumed.resume()
-        XCTAssertEqual(resumed.iterations, 4)
-        try resumed.run(log: { _ in })
-        XCTAssertEqual(try losses(resumed), try losses(uninterrupted))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: resumed.directory.appendingPathComponent("latest_net_G.safetensors").path))
-        let reloaded = try LoadedGenerator.load(contentsOf: resumed.directory.appendingPathComponent("latest_net_G.safetensors"))
-        XCTAssertEqual(reloaded.architecture.name, "resnet_2blocks")
+            try trainer(name + "-split", gan: 1, mode: mode, adversarial: adversarial, configure: { schedule(&$0); $0.maxIterations = 4 })
+                .run(log: { _ in })
+            let resumed = try trainer(name + "-split", gan: 1, mode: mode, adversarial: adversarial, configure: schedule, workers: 2)
+            try resumed.resume()
+            XCTAssertEqual(resumed.iterations, 4)
+            try resumed.run(log: { _ in })
+            XCTAssertEqual(try losses(resumed), try losses(uninterrupted), name)
+            XCTAssertEqual(try losses(uninterrupted).count, 9 * (adversarial == stabilised ? 7 : 4), name)
+            let exported = { (trainer: Trainer) in try Data(contentsOf: trainer.directory.appendingPathComponent("latest_net_G.safetensors")) }
+            XCTAssertEqual(try exported(resumed), try exported(uninterrupted), name)
+            let reloaded = try LoadedGenerator.load(contentsOf: resumed.directory.appendingPathComponent("latest_net_G.safetensors"))
+            XCTAssertEqual(reloaded.architecture.name, "resnet_2blocks")
+            let rates = resumed.recipe.optimizers.mapValues(\.learningRate)
+            XCTAssertEqual(rates["D"]!, rates["G"]! * adversarial.discriminatorLearningRateScale, accuracy: 1e-9, name)
+        }
+    }
+
+    /// --ema-g: the exported generator is the average (d·w₀ + (1 − d)·w₁ after one step), the live one is not.
+    func testTheExportedGeneratorIsTheAverage() throws {
+        var adversarial = AdversarialOptions()
+        adversarial.generatorAverageDecay = 0.75
+        let recipe = Pix2PixRecipe(options: recipeOptions(gan: 1, adversarial: adversarial), training: options("ema"))
+        let before = Dictionary(uniqueKeysWithValues: recipe.generator.namedParameters().map { ($0.name, $0.tensor.copied()) })
+        let batch = try DataLoader(dataset: try dataset(), batchSize: 2, shuffle: false).batches(epoch: 0).nextBatch()!
+        _ = recipe.step(batch)
+        let exported = Dictionary(uniqueKeysWithValues: recipe.exportedGenerators[0].module.namedParameters())
+        var largestChange: Float = 0
+        for (name, live) in recipe.generator.namedParameters() {
+            let expected = before[name]! * 0.75 + live * 0.25
+            XCTAssertLessThan(maximumDifference(exported[name]!, expected), 1e-6, name)
+            largestChange = max(largestChange, maximumDifference(live, before[name]!))
+        }
+        XCTAssertGreaterThan(largestChange, 1e-4, "the step moved the live weights")
+        XCTAssertFalse(recipe.exportedGenerators[0].module === recipe.generator)
     }
 }

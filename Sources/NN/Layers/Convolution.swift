@@ -11,6 +11,9 @@ public final class Conv2d: Module {
     public let padding: Int
     public let dilation: Int
     public let groups: Int
+    /// Spectral normalisation (``normalizeSpectrally(generator:)``): the power-iteration vectors `weight_u [Cout]`
+    /// and `weight_v [Cin/groups·k·k]` (buffers, saved with the module).
+    public private(set) var spectral: (u: Tensor, v: Tensor)?
 
     public init(
         inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
@@ -32,7 +35,41 @@ public final class Conv2d: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        Tensor.conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        Tensor.conv2d(input, weight: spectral == nil ? weight : spectrallyNormalizedWeight(), bias: bias, stride: stride,
+                      padding: padding, dilation: dilation, groups: groups)
+    }
+
+    /// From now on the layer uses W / σ(W), σ the largest singular value of W as a `[Cout, Cin/groups·k·k]` matrix,
+    /// estimated as torch.nn.utils.spectral_norm (Miyato et al. 2018): u, v start as normalised N(0, 1) draws; each
+    /// training-mode forward does one power iteration (v ← Wᵀu/‖Wᵀu‖, u ← Wv/‖Wv‖, no gradient), and σ = uᵀWv is
+    /// differentiated through W. Evaluation mode reuses the stored u and v.
+    public func normalizeSpectrally(generator: RandomGenerator = .shared) {
+        guard spectral == nil else { return }
+        let rows = weight.shape[0], columns = weight.count / rows
+        let u = Self.unitVector(Tensor.randomNormal([rows], generator: generator))
+        let v = Self.unitVector(Tensor.randomNormal([columns], generator: generator))
+        registerBuffer("weight_u", u)
+        registerBuffer("weight_v", v)
+        spectral = (u, v)
+    }
+
+    func spectrallyNormalizedWeight() -> Tensor {
+        guard let (u, v) = spectral else { return weight }
+        let rows = weight.shape[0], columns = weight.count / rows
+        let matrix = weight.reshaped([rows, columns])
+        if isTraining {
+            withoutGradient {
+                v.assign(Self.unitVector(matrix.matmul(u.reshaped([rows, 1]), transposeSelf: true)))
+                u.assign(Self.unitVector(matrix.matmul(v.reshaped([columns, 1]))))
+            }
+        }
+        let sigma = u.reshaped([1, rows]).matmul(matrix).matmul(v.reshaped([columns, 1]))
+        return weight / sigma.reshaped([1, 1, 1, 1])
+    }
+
+    /// `vector` / max(‖vector‖, 1e-12) (F.normalize's ε).
+    static func unitVector(_ vector: Tensor) -> Tensor {
+        vector / Swift.max(vector.scalars.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
     }
 }
 

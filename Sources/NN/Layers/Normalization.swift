@@ -166,3 +166,19 @@ public final class LayerNorm: Module {
         input.layerNormalized(normalizedShape: normalizedShape, weight: weight, bias: bias, epsilon: epsilon)
     }
 }
+
+/// Minibatch discrimination as the minibatch standard-deviation layer (Karras et al. 2018, ProGAN): the standard
+/// deviation of each feature over the batch (biased, + 1e-8 under the root), averaged over features and positions,
+/// appended as one constant channel, so the discriminator sees how varied the batch is (a collapsed generator's
+/// batch is not). Input `[N, C, H, W]`, output `[N, C + 1, H, W]`; a batch of one gets a zero channel.
+public final class MinibatchStandardDeviation: Module {
+    public override init() { super.init() }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        let (batch, height, width) = (input.shape[0], input.shape[2], input.shape[3])
+        let spread = (input.variance(axes: [0], unbiased: false) + 1e-8).sqrt().mean()
+        let channel = batch > 1 ? spread.reshaped([1, 1, 1, 1]).expanded(to: [batch, 1, height, width])
+            : Tensor.zeros([batch, 1, height, width])
+        return Tensor.concatenated([input, channel], axis: 1)
+    }
+}

@@ -17,7 +17,11 @@ public struct GANNetworkArguments: ParsableArguments {
     @Option(help: "Normalization (default per recipe).") public var norm: NormalizationKind?
     @Flag(help: "No dropout in the generator (pix2pix uses it by default).") public var noDropout = false
     @Flag(help: "Dropout in the generator (CycleGAN has none by default).") public var dropout = false
-    @Option(help: "GAN loss (default per recipe).") public var ganMode: GANMode?
+    @Option(help: "GAN loss (default per recipe): vanilla (non-saturating), lsgan, hinge.") public var ganMode: GANMode?
+    @Flag(help: "Minibatch discrimination: a minibatch standard-deviation channel before the discriminator's last convolution.")
+    public var minibatchStd = false
+    @Flag(help: "Spectral normalisation of every discriminator convolution (one power iteration per step; u, v saved).")
+    public var spectralNorm = false
 
     public init() {}
 
@@ -37,8 +41,11 @@ public struct GANNetworkArguments: ParsableArguments {
 
     /// The discriminator, normalised like the generator.
     public func discriminator(normalization: NormalizationKind) -> DiscriminatorArchitecture {
-        DiscriminatorArchitecture(kind: netD ?? netDAlias ?? .basic, filters: ndf, layers: nLayersD ?? nLayersDAlias ?? 3,
-                                  normalization: normalization)
+        var architecture = DiscriminatorArchitecture(kind: netD ?? netDAlias ?? .basic, filters: ndf, layers: nLayersD ?? nLayersDAlias ?? 3,
+                                                     normalization: normalization)
+        architecture.minibatchStandardDeviation = minibatchStd
+        architecture.spectralNormalization = spectralNorm
+        return architecture
     }
 
     /// The GAN loss: the recipe's unless --gan-mode.
@@ -65,6 +72,7 @@ public struct GANNetworkArguments: ParsableArguments {
         return [("--net-g", generator.name), ("--ngf", String(generator.filters)), ("--norm", generator.normalization.rawValue),
                 ("--dropout", generator.dropout ? "on" : "off"), ("--input-channels", String(inputChannels)),
                 ("--output-channels", String(outputChannels)), ("--net-d", discriminator.kind.rawValue), ("--ndf", String(discriminator.filters)),
-                ("--n-layers-d", discriminator.kind == .nLayers ? String(discriminator.layers) : "-")]
+                ("--n-layers-d", discriminator.kind == .nLayers ? String(discriminator.layers) : "-"),
+                ("--minibatch-std", minibatchStd ? "on" : "off"), ("--spectral-norm", spectralNorm ? "on" : "off")]
     }
 }
