@@ -13,6 +13,9 @@ public enum GANMode: String, Sendable, CaseIterable {
     case lsgan
     /// Hinge (Miyato et al. 2018, SAGAN): relu(1 − D) on real, relu(1 + D) on fake; the generator's −D(G(x)).
     case hinge
+    /// WGAN-GP (Gulrajani et al. 2017, junyanz's `wgangp`): the critic minimises mean D(fake) − mean D(real) plus the
+    /// gradient penalty (``gradientPenalty(_:real:fake:random:lambda:)``); the generator's −mean D(G(x)).
+    case wgangp
 
     /// The loss of discriminator outputs `prediction` against all-real or all-fake targets — the discriminator's
     /// objective term; `realTarget` is the target of real images (one-sided label smoothing: 0.9; fake stays 0).
@@ -23,6 +26,8 @@ public enum GANMode: String, Sendable, CaseIterable {
             return self == .vanilla ? Tensor.binaryCrossEntropyWithLogits(prediction, target) : Tensor.mseLoss(prediction, target)
         case .hinge:
             return (real ? (1 - prediction) : (prediction + 1)).relu().mean()
+        case .wgangp:
+            return real ? -prediction.mean() : prediction.mean()
         }
     }
 
@@ -30,7 +35,7 @@ public enum GANMode: String, Sendable, CaseIterable {
     public func generatorLoss(_ prediction: Tensor) -> Tensor {
         switch self {
         case .vanilla, .lsgan: return discriminatorLoss(prediction, real: true)
-        case .hinge: return -prediction.mean()
+        case .hinge, .wgangp: return -prediction.mean()
         }
     }
 }
@@ -51,6 +56,10 @@ public struct AdversarialOptions: Sendable, Equatable {
     public var lambdaFeatureMatching: Float = 0
     /// Weight of historical averaging: λ‖θ − θ̄‖² per network, θ̄ the mean of all its past weights.
     public var lambdaHistorical: Float = 0
+    /// WGAN-GP's penalty weight (used with `.wgangp`).
+    public var lambdaGradientPenalty: Float = 10
+    /// R1 (Mescheder et al. 2018): γ/2 · E‖∇ D(real)‖² added to the discriminator's loss (0: off).
+    public var r1Gamma: Float = 0
 
     public init() {}
 }
@@ -67,6 +76,10 @@ public struct AdversarialArguments: ParsableArguments {
     public var lambdaFeatureMatching: Float = 0
     @Option(help: "Weight of historical averaging: λ‖θ − mean of past θ‖² for every network (Salimans et al.).")
     public var lambdaHistorical: Float = 0
+    @Option(help: "--gan-mode wgangp: weight of the gradient penalty on random interpolates of real and generated images.")
+    public var lambdaGp: Float = 10
+    @Option(help: "R1 penalty on real images: γ/2 · E‖∇ D(real)‖² in the discriminator's loss (0: off; StyleGAN uses 10).")
+    public var r1Gamma: Float = 0
 
     public init() {}
 
@@ -75,13 +88,14 @@ public struct AdversarialArguments: ParsableArguments {
         guard dSteps >= 1, dSteps <= 20 else { throw ValidationError("--d-steps must be 1…20") }
         if let lrD, !(lrD > 0) { throw ValidationError("--lr-d must be positive") }
         guard emaG >= 0, emaG < 1 else { throw ValidationError("--ema-g must be in [0, 1)") }
-        guard lambdaFeatureMatching >= 0, lambdaHistorical >= 0 else { throw ValidationError("the lambdas must not be negative") }
+        guard lambdaFeatureMatching >= 0, lambdaHistorical >= 0, lambdaGp >= 0 else { throw ValidationError("the lambdas must not be negative") }
+        guard r1Gamma >= 0 else { throw ValidationError("--r1-gamma must not be negative") }
     }
 
     /// The options for a run whose base learning rate is `learningRate` and GAN loss `mode`.
     public func options(learningRate: Float, mode: GANMode) throws -> AdversarialOptions {
-        if labelSmoothing < 1, mode == .hinge {
-            throw ValidationError("--label-smoothing applies to --gan-mode vanilla and lsgan, not hinge (its margin is fixed)")
+        if labelSmoothing < 1, mode == .hinge || mode == .wgangp {
+            throw ValidationError("--label-smoothing applies to --gan-mode vanilla and lsgan, not \(mode.rawValue) (it has no targets)")
         }
         var options = AdversarialOptions()
         options.realLabel = labelSmoothing
@@ -90,6 +104,8 @@ public struct AdversarialArguments: ParsableArguments {
         options.generatorAverageDecay = emaG
         options.lambdaFeatureMatching = lambdaFeatureMatching
         options.lambdaHistorical = lambdaHistorical
+        options.lambdaGradientPenalty = lambdaGp
+        options.r1Gamma = r1Gamma
         return options
     }
 }
@@ -209,4 +225,32 @@ func featureMatching(_ discriminator: Module, fake: Tensor, real: Tensor, paired
     }
     let loss = hidden.dropFirst().reduce(hidden[0], +) / Float(hidden.count)
     return (loss, fakeFeatures.last!)
+}
+
+/// WGAN-GP's gradient penalty (junyanz's `cal_gradient_penalty`, type "mixed"): λ·mean over images of
+/// (‖∇ₓ̂ D(x̂) + 1e-16‖₂ − 1)², x̂ = α·real + (1 − α)·fake with α ~ U(0, 1) per image (drawn from `random`); differentiable
+/// in the critic's weights (gradients of gradients). Also returns the mean gradient norm.
+public func gradientPenalty(_ critic: Module, real: Tensor, fake: Tensor, random: RandomGenerator, lambda: Float = 10)
+    -> (loss: Tensor, meanNorm: Float) {
+    let count = real.shape[0]
+    let mixed = withoutGradient {
+        let alpha = Tensor.randomUniform([count, 1, 1, 1], low: 0, high: 1, generator: random)
+        return real * alpha + fake * (1 - alpha)
+    }
+    mixed.requiresGrad = true
+    let gradient = critic(mixed).sum().gradients(withRespectTo: [mixed], createGraph: true)[0].reshaped([count, -1]) + 1e-16
+    let norms = (gradient * gradient).sum(axes: [1]).sqrt()
+    let loss = (norms - 1).pow(2).mean() * lambda
+    return (loss, norms.mean().item)
+}
+
+/// The R1 penalty (Mescheder et al. 2018) with the critic's output on `real`: γ/2 · mean over images of ‖∇ₓ D(x)‖²,
+/// differentiable in the critic's weights. `critic` runs once on a copy of `real`; its output is returned for the
+/// real term of the discriminator's loss.
+public func r1Penalty(_ critic: Module, real: Tensor, gamma: Float) -> (loss: Tensor, output: Tensor) {
+    let input = real.detached().copied()
+    input.requiresGrad = true
+    let output = critic(input)
+    let gradient = output.sum().gradients(withRespectTo: [input], createGraph: true)[0].reshaped([real.shape[0], -1])
+    return ((gradient * gradient).sum(axes: [1]).mean() * (gamma / 2), output)
 }

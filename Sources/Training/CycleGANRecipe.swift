@@ -87,6 +87,7 @@ public final class CycleGANRecipe: TrainingRecipe {
             : ["D_A", "G_A", "cycle_A", "D_B", "G_B", "cycle_B"])
             + (options.adversarial.lambdaFeatureMatching > 0 ? ["FM_A", "FM_B"] : [])
             + (options.adversarial.lambdaHistorical > 0 ? ["G_hist", "D_hist"] : [])
+            + (options.ganMode == .wgangp ? ["D_GP"] : []) + (options.adversarial.r1Gamma > 0 ? ["D_R1"] : [])
     }
 
     public var visualLabels: [String] {
@@ -154,10 +155,25 @@ public final class CycleGANRecipe: TrainingRecipe {
         discriminatorA.setRequiresGradient(true)
         discriminatorB.setRequiresGradient(true)
         let pooledB = poolB.query(cycleA.fake, generator: random), pooledA = poolA.query(cycleB.fake, generator: random)
+        var penaltyTotals: [String: Float] = [:]
         func discriminate(_ critic: Module, real: Tensor, fake: Tensor) -> Float {
-            let loss = (options.ganMode.discriminatorLoss(critic(real), real: true, realTarget: options.adversarial.realLabel)
+            var penalties: Tensor?
+            let realOutput: Tensor
+            if options.adversarial.r1Gamma > 0 {
+                let r1 = r1Penalty(critic, real: real, gamma: options.adversarial.r1Gamma)
+                (penalties, realOutput) = (r1.loss, r1.output)
+                penaltyTotals["D_R1", default: 0] += r1.loss.item
+            } else {
+                realOutput = critic(real)
+            }
+            if options.ganMode == .wgangp {
+                let penalty = gradientPenalty(critic, real: real, fake: fake, random: random, lambda: options.adversarial.lambdaGradientPenalty)
+                penalties = penalties.map { $0 + penalty.loss } ?? penalty.loss
+                penaltyTotals["D_GP", default: 0] += penalty.loss.item
+            }
+            let loss = (options.ganMode.discriminatorLoss(realOutput, real: true, realTarget: options.adversarial.realLabel)
                 + options.ganMode.discriminatorLoss(critic(fake), real: false)) * 0.5
-            loss.backward()
+            (penalties.map { loss + $0 } ?? loss).backward()
             return loss.item
         }
         for _ in 0..<options.adversarial.discriminatorSteps {
@@ -166,6 +182,8 @@ public final class CycleGANRecipe: TrainingRecipe {
             losses["D_B"] = discriminate(discriminatorB, real: realA, fake: pooledA)
             losses["D_hist"] = history.addPenaltyGradients("D_A", "D_B")
             optimizerD.step()
+            for (name, value) in penaltyTotals { losses[name] = value }
+            penaltyTotals = [:]
         }
         history.update()
 

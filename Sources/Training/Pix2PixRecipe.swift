@@ -61,6 +61,7 @@ public final class Pix2PixRecipe: TrainingRecipe {
         guard discriminator != nil else { return ["G_L1"] + (options.adversarial.lambdaHistorical > 0 ? ["G_hist"] : []) }
         return ["G_GAN", "G_L1"] + (options.adversarial.lambdaFeatureMatching > 0 ? ["G_FM"] : [])
             + (options.adversarial.lambdaHistorical > 0 ? ["G_hist", "D_hist"] : []) + ["D_real", "D_fake"]
+            + (options.ganMode == .wgangp ? ["D_GP"] : []) + (options.adversarial.r1Gamma > 0 ? ["D_R1"] : [])
     }
     public var visualLabels: [String] { ["real_A", "fake_B", "real_B"] }
 
@@ -84,8 +85,23 @@ public final class Pix2PixRecipe: TrainingRecipe {
             for _ in 0..<options.adversarial.discriminatorSteps {
                 optimizerD.zeroGrad()
                 let lossFake = options.ganMode.discriminatorLoss(discriminator(fakePair), real: false)
-                let lossReal = options.ganMode.discriminatorLoss(discriminator(realPair), real: true, realTarget: options.adversarial.realLabel)
-                ((lossFake + lossReal) * 0.5).backward()
+                var penalties: Tensor?
+                let realOutput: Tensor
+                if options.adversarial.r1Gamma > 0 {
+                    let r1 = r1Penalty(discriminator, real: realPair, gamma: options.adversarial.r1Gamma)
+                    (penalties, realOutput) = (r1.loss, r1.output)
+                    losses["D_R1"] = r1.loss.item
+                } else {
+                    realOutput = discriminator(realPair)
+                }
+                let lossReal = options.ganMode.discriminatorLoss(realOutput, real: true, realTarget: options.adversarial.realLabel)
+                if options.ganMode == .wgangp {
+                    let penalty = gradientPenalty(discriminator, real: realPair, fake: fakePair, random: random,
+                                                  lambda: options.adversarial.lambdaGradientPenalty)
+                    penalties = penalties.map { $0 + penalty.loss } ?? penalty.loss
+                    losses["D_GP"] = penalty.loss.item
+                }
+                ((lossFake + lossReal) * 0.5 + (penalties ?? Tensor(shape: [], repeating: 0))).backward()
                 losses["D_hist"] = history.addPenaltyGradients("D")
                 optimizerD.step()
                 losses["D_fake"] = lossFake.item

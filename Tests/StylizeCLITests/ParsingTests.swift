@@ -27,6 +27,9 @@ final class ParsingTests: XCTestCase {
             XCTAssertNotNil(parse(["train"] + recipe + ["--name", "x", "--dataroot", "d", "--gan-mode", "hinge", "--d-steps", "2",
                                                         "--lr-d", "4e-4", "--ema-g", "0.999"]).command, "\(recipe)")
             XCTAssertNotNil(parse(["train"] + recipe + ["--name", "x", "--dataroot", "d", "--label-smoothing", "0.9"]).command, "\(recipe)")
+            XCTAssertNotNil(parse(["train"] + recipe + ["--name", "x", "--dataroot", "d", "--gan-mode", "wgangp", "--lambda-gp", "10", "--r1-gamma", "1",
+                                                        "--lambda-feature-matching", "10", "--lambda-historical", "0.01", "--minibatch-std",
+                                                        "--spectral-norm"]).command, "\(recipe)")
         }
         // A recipe only takes its own options: the VAE has no --direction or --net-g.
         let vae = parse(["train", "vae", "--name", "x", "--dataroot", "d", "--direction", "BtoA"])
@@ -41,7 +44,7 @@ final class ParsingTests: XCTestCase {
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--norm", "layer"], "'instance', 'batch' or 'none'"),
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--preprocess", "zoom"], "'scale_width_and_crop'"),
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--lr-policy", "exp"], "'linear', 'step' or 'cosine'"),
-            (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--gan-mode", "wgan"], "'vanilla', 'lsgan' or 'hinge'"),
+            (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--gan-mode", "wgan"], "'vanilla', 'lsgan', 'hinge' or 'wgangp'"),
             (["train", "sr", "--name", "x", "--dataroot", "d", "--stage", "x0"], "'estimator' and 'flow'"),
             (["train", "colorize", "--name", "x", "--dataroot", "d", "--method", "magic"], "'diffusion' and 'gan'"),
             (["in", "out", "--model", "m", "--format", "gif"], "'png' and 'jpg'"),

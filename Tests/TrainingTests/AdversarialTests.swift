@@ -51,4 +51,57 @@ final class AdversarialTests: XCTestCase {
         XCTAssertEqual(history.buffers()["history.net.weight"]!.scalars, [1.5, 2.5])
         XCTAssertNil(history.addPenaltyGradients("other"))
     }
+
+    /// A tiny critic on 2-D points ([N, 2, 1, 1], 1×1 convolutions).
+    func critic(seed: UInt64, scale: Float) -> Sequential {
+        let random = RandomGenerator(seed: seed)
+        let network = Sequential([Conv2d(inputChannels: 2, outputChannels: 16, kernelSize: 1, generator: random),
+                                  Activation(.leakyReLU(negativeSlope: 0.2)),
+                                  Conv2d(inputChannels: 16, outputChannels: 1, kernelSize: 1, generator: random)])
+        for parameter in network.parameters { parameter.assign(parameter * scale) }
+        return network
+    }
+
+    /// WGAN-GP: training the critic on the Wasserstein loss plus the penalty drives its gradient norm on interpolates
+    /// towards 1 — from far above (a steep critic) and from far below (a flat one), on several seeds — while the
+    /// same training without the penalty lets the norm grow far past it.
+    func testGradientPenaltyDrivesTheNormTowardsOne() {
+        func train(seed: UInt64, scale: Float, lambda: Float) -> (before: Float, after: Float) {
+            let random = RandomGenerator(seed: seed)
+            let network = critic(seed: seed, scale: scale)
+            let optimizer = Adam(parameters: network.namedParameters(), learningRate: 1e-2, beta1: 0.5)
+            func batch(_ centre: Float) -> Tensor {
+                Tensor.randomNormal([64, 2, 1, 1], standardDeviation: 0.5, generator: random) + centre
+            }
+            let before = gradientPenalty(network, real: batch(1), fake: batch(-1), random: random).meanNorm
+            for _ in 0..<300 {
+                optimizer.zeroGrad()
+                let real = batch(1), fake = batch(-1)
+                let penalty = gradientPenalty(network, real: real, fake: fake, random: random, lambda: lambda)
+                (GANMode.wgangp.discriminatorLoss(network(real), real: true) + GANMode.wgangp.discriminatorLoss(network(fake), real: false)
+                    + penalty.loss).backward()
+                optimizer.step()
+            }
+            return (before, gradientPenalty(network, real: batch(1), fake: batch(-1), random: random).meanNorm)
+        }
+        for (seed, scale) in [(UInt64(1), Float(4)), (2, 4), (3, 0.05)] {
+            let penalised = train(seed: seed, scale: scale, lambda: 10), free = train(seed: seed, scale: scale, lambda: 0)
+            XCTAssertGreaterThan(abs(penalised.before - 1), 0.9, "seed \(seed): starts away from 1 (\(penalised.before))")
+            XCTAssertEqual(penalised.after, 1, accuracy: 0.4, "seed \(seed): \(penalised.before) → \(penalised.after)")
+            XCTAssertGreaterThan(free.after, 3, "seed \(seed): without the penalty \(free.before) → \(free.after)")
+        }
+    }
+
+    /// R1 of a linear critic D(x) = w·x is γ/2·‖w‖² whatever the images, and its gradient in w is γ·w.
+    func testR1PenaltyOfALinearCritic() {
+        let layer = Conv2d(inputChannels: 3, outputChannels: 1, kernelSize: 1, bias: false)
+        layer.weight.assign(Tensor(shape: [1, 3, 1, 1], scalars: [1, -2, 0.5]))
+        let real = seededNormal([4, 3, 2, 2], seed: 5)
+        let (loss, output) = r1Penalty(layer, real: real, gamma: 2)
+        // Each image's gradient is w at each of its 4 positions: ‖∇‖² = 4·‖w‖² = 4·5.25.
+        XCTAssertEqual(loss.item, 2 / 2 * 4 * 5.25, accuracy: 1e-4)
+        XCTAssertEqual(output.shape, [4, 1, 2, 2])
+        loss.backward()
+        XCTAssertEqual(layer.weight.grad!.scalars, [8, -16, 4].map { Float($0) })
+    }
 }

@@ -99,13 +99,13 @@ final class Pix2PixTrainerTests: XCTestCase {
     /// Stopping after 4 iterations and resuming from the saved state reproduces the uninterrupted run — its losses and
     /// its exported generator — with each GAN loss and with every stabiliser on (label smoothing, two discriminator
     /// steps, a halved discriminator learning rate, feature matching, historical averaging, the generator's average,
-    /// minibatch standard deviation, spectral normalisation).
+    /// minibatch standard deviation, spectral normalisation), with WGAN-GP and with the R1 penalty.
     func testResumeReproducesTheUninterruptedRun() throws {
         func losses(_ trainer: Trainer) throws -> [Float] {
             let records = try String(contentsOf: trainer.directory.appendingPathComponent("loss_log.jsonl"), encoding: .utf8)
                 .split(separator: "\n").compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             return records.flatMap { record in
-                ["G_L1", "G_GAN", "D_real", "D_fake", "G_FM", "G_hist", "D_hist"].compactMap { (record[$0] as? NSNumber)?.floatValue }
+                ["G_L1", "G_GAN", "D_real", "D_fake", "G_FM", "G_hist", "D_hist", "D_GP", "D_R1"].compactMap { (record[$0] as? NSNumber)?.floatValue }
             }
         }
         func schedule(_ options: inout TrainingOptions) {
@@ -120,8 +120,13 @@ final class Pix2PixTrainerTests: XCTestCase {
         stabilised.generatorAverageDecay = 0.9
         stabilised.lambdaFeatureMatching = 1
         stabilised.lambdaHistorical = 0.1
-        for (mode, adversarial) in [(GANMode.vanilla, AdversarialOptions()), (.lsgan, stabilised), (.hinge, AdversarialOptions())] {
-            let name = "\(mode.rawValue)-\(adversarial == stabilised ? "stabilised" : "plain")"
+        var r1 = AdversarialOptions()
+        r1.r1Gamma = 1
+        let configurations: [(GANMode, AdversarialOptions, extraLosses: Int)] = [
+            (.vanilla, AdversarialOptions(), 0), (.lsgan, stabilised, 3), (.hinge, AdversarialOptions(), 0), (.wgangp, AdversarialOptions(), 1),
+            (.vanilla, r1, 1)]
+        for (mode, adversarial, extraLosses) in configurations {
+            let name = "\(mode.rawValue)-\(adversarial == stabilised ? "stabilised" : adversarial == r1 ? "r1" : "plain")"
             let uninterrupted = try trainer(name + "-whole", gan: 1, mode: mode, adversarial: adversarial, configure: schedule, workers: 2)
             try uninterrupted.run(log: { _ in })
             XCTAssertEqual(uninterrupted.iterations, 9)
@@ -133,7 +138,7 @@ final class Pix2PixTrainerTests: XCTestCase {
             XCTAssertEqual(resumed.iterations, 4)
             try resumed.run(log: { _ in })
             XCTAssertEqual(try losses(resumed), try losses(uninterrupted), name)
-            XCTAssertEqual(try losses(uninterrupted).count, 9 * (adversarial == stabilised ? 7 : 4), name)
+            XCTAssertEqual(try losses(uninterrupted).count, 9 * (4 + extraLosses), name)
             let exported = { (trainer: Trainer) in try Data(contentsOf: trainer.directory.appendingPathComponent("latest_net_G.safetensors")) }
             XCTAssertEqual(try exported(resumed), try exported(uninterrupted), name)
             let reloaded = try LoadedGenerator.load(contentsOf: resumed.directory.appendingPathComponent("latest_net_G.safetensors"))

@@ -121,3 +121,40 @@ public func temporaryDirectory() throws -> URL {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
+
+/// Central-difference check of the gradient of a scalar `function` that itself differentiates (a gradient penalty
+/// built with `gradients(withRespectTo:createGraph: true)`): `backward` through the recorded gradient graph must match
+/// (h(x + ε) − h(x − ε)) / 2ε per element of every input, each evaluation recording its own graph.
+public func checkSecondOrder(
+    _ inputs: [Tensor], epsilon: Float = 1e-3, absolute: Float = 5e-3, relative: Float = 2e-2,
+    _ name: String, file: StaticString = #filePath, line: UInt = #line, _ function: ([Tensor]) -> Tensor
+) {
+    for input in inputs { input.requiresGrad = true; input.grad = nil }
+    function(inputs).backward()
+    let analytic = inputs.map { $0.grad?.copied() ?? Tensor.zeros($0.shape) }
+    for input in inputs { input.grad = nil }
+    for (inputIndex, input) in inputs.enumerated() {
+        for element in 0..<input.count {
+            let original = input.pointer[element]
+            input.pointer[element] = original + epsilon
+            let plus = Double(function(inputs).item)
+            input.pointer[element] = original - epsilon
+            let minus = Double(function(inputs).item)
+            input.pointer[element] = original
+            let numeric = Float((plus - minus) / Double(2 * epsilon))
+            let exact = analytic[inputIndex].pointer[element]
+            if !(abs(numeric - exact) <= absolute + relative * max(abs(numeric), abs(exact))) {
+                XCTFail("\(name): input \(inputIndex) element \(element): analytic \(exact), numeric \(numeric)", file: file, line: line)
+                return
+            }
+        }
+    }
+}
+
+/// ‖∇ₓ Σ f(x)·r‖² for fixed random weights r: a gradient penalty, differentiable in x and in f's parameters.
+public func squaredGradientNorm(_ x: Tensor, _ function: (Tensor) -> Tensor) -> Tensor {
+    let output = function(x)
+    let weights = Tensor.randomNormal(output.shape, generator: RandomGenerator(seed: 98))
+    let gradient = (output * weights).sum().gradients(withRespectTo: [x], createGraph: true)[0]
+    return (gradient * gradient).sum()
+}

@@ -24,7 +24,11 @@ extension Tensor {
         ConvolutionKernels.forward(geometry, input: input.pointer, weight: weight.pointer, output: output.pointer)
         if let bias { addChannelBias(output, bias) }
         let inputs = [input, weight] + (bias.map { [$0] } ?? [])
-        return record(output, "conv2d", inputs: inputs) { gradient in
+        let secondOrder = { (gradient: Tensor) -> [Tensor?] in
+            conv2dGradients(gradient, input: input, weight: weight, hasBias: bias != nil, stride: stride, padding: padding,
+                            dilation: dilation, groups: groups)
+        }
+        return record(output, "conv2d", inputs: inputs, secondOrder: secondOrder) { gradient in
             var results: [Tensor?] = [nil, nil]
             if input.needsGradient {
                 let gradientInput = Tensor(uninitializedShape: input.shape)
@@ -88,6 +92,30 @@ extension Tensor {
             if bias != nil { results.append(channelSums(gradient)) }
             return results
         }
+    }
+
+    /// conv2d's gradients in recorded ops (for gradients of gradients): the input's as the transposed convolution of
+    /// `gradient` with the weight, the weight's as a convolution of the input (channels as batch) with `gradient`
+    /// (dilation and stride swapped), the bias's as channel sums.
+    static func conv2dGradients(_ gradient: Tensor, input: Tensor, weight: Tensor, hasBias: Bool, stride: Int, padding: Int,
+                                dilation: Int, groups: Int) -> [Tensor?] {
+        var results: [Tensor?] = [nil, nil]
+        if input.needsGradient {
+            let span = { (outputSide: Int, kernel: Int) in (outputSide - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1 }
+            let extraHeight = input.shape[2] - span(gradient.shape[2], weight.shape[2])
+            let extraWidth = input.shape[3] - span(gradient.shape[3], weight.shape[3])
+            precondition(extraHeight == extraWidth, "conv2d second order needs the same leftover rows and columns")
+            results[0] = convTranspose2d(gradient, weight: weight, stride: stride, padding: padding, outputPadding: extraHeight,
+                                         dilation: dilation, groups: groups)
+        }
+        if weight.needsGradient {
+            precondition(groups == 1, "conv2d second order of the weight needs groups 1")
+            let full = conv2d(input.permuted([1, 0, 2, 3]), weight: gradient.permuted([1, 0, 2, 3]), stride: dilation,
+                              padding: padding, dilation: stride)
+            results[1] = full.sliced(axis: 2, 0..<weight.shape[2]).sliced(axis: 3, 0..<weight.shape[3]).permuted([1, 0, 2, 3])
+        }
+        if hasBias { results.append(gradient.sum(axes: [0, 2, 3])) }
+        return results
     }
 
     /// Adds `bias[C]` to every pixel of `output[N, C, H, W]` in place.

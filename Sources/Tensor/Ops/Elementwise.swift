@@ -37,7 +37,7 @@ extension Tensor {
         ElementwiseKernels.broadcastMap(pointer, firstStrides: strides, pointer, secondStrides: strides,
                                         output.pointer, shape: target) { value, _ in value }
         let sourceShape = shape
-        return Tensor.record(output, "expand", inputs: [self]) { gradient in
+        return Tensor.record(output, "expand", inputs: [self], differentiable: true) { gradient in
             [gradient.summed(toShape: sourceShape)]
         }
     }
@@ -70,7 +70,7 @@ extension Tensor {
                 second.pointer, secondStrides: second.broadcastStrides(to: shape),
                 output.pointer, shape: shape, function)
         }
-        return record(output, name, inputs: [first, second], backward: backward)
+        return record(output, name, inputs: [first, second], differentiable: true, backward: backward)
     }
 }
 
@@ -111,7 +111,7 @@ extension Tensor {
     public func affine(scale: Float, shift: Float) -> Tensor {
         let output = Tensor(uninitializedShape: shape)
         ElementwiseKernels.map(pointer, output.pointer, count: count) { scale * $0 + shift }
-        return Tensor.record(output, "affine", inputs: [self]) { gradient in [gradient.affine(scale: scale, shift: 0)] }
+        return Tensor.record(output, "affine", inputs: [self], differentiable: true) { gradient in [gradient.affine(scale: scale, shift: 0)] }
     }
 
     public static prefix func - (operand: Tensor) -> Tensor { operand.affine(scale: -1, shift: 0) }
@@ -127,11 +127,13 @@ extension Tensor {
 // MARK: - Unary functions
 
 extension Tensor {
-    /// Applies `function` element-wise; `derivative(x, y)` gives dy/dx for the backward pass.
+    /// Applies `function` element-wise; `derivative(x, y)` gives dy/dx for the backward pass, and
+    /// `secondDerivative(x, y)` (when given) d²y/dx² for gradients of gradients.
     @inline(__always)
     func unary(
         _ name: String, expensive: Bool = false, _ function: (Float) -> Float,
-        derivative: @escaping (_ input: Float, _ output: Float) -> Float
+        derivative: @escaping (_ input: Float, _ output: Float) -> Float,
+        secondDerivative: ((_ input: Float, _ output: Float) -> Float)? = nil
     ) -> Tensor {
         let output = Tensor(uninitializedShape: shape)
         if expensive {
@@ -142,7 +144,21 @@ extension Tensor {
         // The closure keeps a detached view: capturing `output` itself would make output → node → closure → output
         // a retain cycle and leak every recorded graph.
         let savedOutput = output.detached()
-        return Tensor.record(output, name, inputs: [self]) { [self] gradient in
+        // Second order: gradient · f′(x) with f′(x) recorded as an op of x whose own derivative is f″(x).
+        let secondOrder: ((Tensor) -> [Tensor?])? = secondDerivative.map { second in
+            { [self] gradient in
+                let slope = Tensor(uninitializedShape: self.shape)
+                ElementwiseKernels.map(self.pointer, savedOutput.pointer, slope.pointer, count: slope.count) { x, y in derivative(x, y) }
+                let recordedSlope = Tensor.record(slope, name + "_derivative", inputs: [self]) { [self] upstream in
+                    let result = Tensor(uninitializedShape: upstream.shape)
+                    ElementwiseKernels.map(self.pointer, savedOutput.pointer, upstream.pointer, result.pointer,
+                                           count: result.count) { x, y, g in g * second(x, y) }
+                    return [result]
+                }
+                return [gradient * recordedSlope]
+            }
+        }
+        return Tensor.record(output, name, inputs: [self], secondOrder: secondOrder) { [self] gradient in
             let result = Tensor(uninitializedShape: gradient.shape)
             ElementwiseKernels.map(self.pointer, savedOutput.pointer, gradient.pointer, result.pointer,
                                    count: result.count) { x, y, g in g * derivative(x, y) }
@@ -151,37 +167,41 @@ extension Tensor {
     }
 
     /// e^x.
-    public func exp() -> Tensor { unary("exp", expensive: true, { Foundation.exp($0) }, derivative: { _, y in y }) }
+    public func exp() -> Tensor { unary("exp", expensive: true, { Foundation.exp($0) }, derivative: { _, y in y }, secondDerivative: { _, y in y }) }
     /// Natural logarithm.
-    public func log() -> Tensor { unary("log", expensive: true, { Foundation.log($0) }, derivative: { x, _ in 1 / x }) }
+    public func log() -> Tensor { unary("log", expensive: true, { Foundation.log($0) }, derivative: { x, _ in 1 / x }, secondDerivative: { x, _ in -1 / (x * x) }) }
     /// Square root.
-    public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }, derivative: { _, y in 0.5 / y }) }
+    public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }, derivative: { _, y in 0.5 / y }, secondDerivative: { x, y in -0.25 / (x * y) }) }
     /// |x|; the derivative at 0 is 0 (as PyTorch's sign).
     public func abs() -> Tensor {
-        unary("abs", { Swift.abs($0) }, derivative: { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) })
+        unary("abs", { Swift.abs($0) }, derivative: { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }, secondDerivative: { _, _ in 0 })
     }
     /// x^exponent for a constant exponent.
     public func pow(_ exponent: Float) -> Tensor {
-        if exponent == 2 { return unary("square", { $0 * $0 }, derivative: { x, _ in 2 * x }) }
+        if exponent == 2 { return unary("square", { $0 * $0 }, derivative: { x, _ in 2 * x }, secondDerivative: { _, _ in 2 }) }
         return unary("pow", expensive: true, { Foundation.pow($0, exponent) },
-                     derivative: { x, _ in exponent * Foundation.pow(x, exponent - 1) })
+                     derivative: { x, _ in exponent * Foundation.pow(x, exponent - 1) },
+                     secondDerivative: { x, _ in exponent * (exponent - 1) * Foundation.pow(x, exponent - 2) })
     }
     /// Clamps into `[minimum, maximum]`; gradient 1 inside, 0 outside (as torch.clamp).
     public func clamped(min minimum: Float = -.infinity, max maximum: Float = .infinity) -> Tensor {
         unary("clamp", { Swift.min(Swift.max($0, minimum), maximum) },
-              derivative: { x, _ in (x >= minimum && x <= maximum) ? 1 : 0 })
+              derivative: { x, _ in (x >= minimum && x <= maximum) ? 1 : 0 }, secondDerivative: { _, _ in 0 })
     }
     /// Swift.max(x, 0).
-    public func relu() -> Tensor { unary("relu", { $0 > 0 ? $0 : 0 }, derivative: { x, _ in x > 0 ? 1 : 0 }) }
+    public func relu() -> Tensor { unary("relu", { $0 > 0 ? $0 : 0 }, derivative: { x, _ in x > 0 ? 1 : 0 }, secondDerivative: { _, _ in 0 }) }
     /// x for x > 0, `negativeSlope`·x otherwise (torch default slope 0.01; pix2pix uses 0.2).
     public func leakyReLU(negativeSlope: Float = 0.01) -> Tensor {
-        unary("leaky_relu", { $0 > 0 ? $0 : negativeSlope * $0 }, derivative: { x, _ in x > 0 ? 1 : negativeSlope })
+        unary("leaky_relu", { $0 > 0 ? $0 : negativeSlope * $0 }, derivative: { x, _ in x > 0 ? 1 : negativeSlope },
+              secondDerivative: { _, _ in 0 })
     }
     /// Hyperbolic tangent.
-    public func tanh() -> Tensor { unary("tanh", expensive: true, { Foundation.tanh($0) }, derivative: { _, y in 1 - y * y }) }
+    public func tanh() -> Tensor { unary("tanh", expensive: true, { Foundation.tanh($0) }, derivative: { _, y in 1 - y * y },
+                                 secondDerivative: { _, y in -2 * y * (1 - y * y) }) }
     /// Logistic sigmoid.
     public func sigmoid() -> Tensor {
-        unary("sigmoid", expensive: true, { Tensor.logistic($0) }, derivative: { _, y in y * (1 - y) })
+        unary("sigmoid", expensive: true, { Tensor.logistic($0) }, derivative: { _, y in y * (1 - y) },
+              secondDerivative: { _, y in y * (1 - y) * (1 - 2 * y) })
     }
     /// x·sigmoid(x) (SiLU / swish).
     public func silu() -> Tensor {

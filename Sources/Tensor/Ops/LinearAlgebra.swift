@@ -30,7 +30,7 @@ extension Tensor {
                                  c: output.pointer + index * m * n, ldc: n)
         }
         let first = self
-        return Tensor.record(output, "matmul", inputs: [self, other]) { gradient in
+        return Tensor.record(output, "matmul", inputs: [self, other], differentiable: true) { gradient in
             var gradientFirst: Tensor?
             var gradientOther: Tensor?
             if first.needsGradient {

@@ -27,7 +27,19 @@ extension Tensor {
             }
         }
         let savedOutput = output.detached()   // not `output`: that would be a retain cycle through its node
-        let recorded = Tensor.record(output, "normalize", inputs: [self]) { gradient in
+        // Second order: dx = σ⁻¹·(g − mean(g) − x̂·mean(g·x̂)) per group, with x̂ and σ recomputed in recorded ops.
+        let inputShape = shape
+        let secondOrder = { [self] (gradient: Tensor) -> [Tensor?] in
+            let view = [outer, groups, length]
+            let x = self.reshaped(view), g = gradient.reshaped(view)
+            let centred = x - x.mean(axes: [0, 2], keepingDimensions: true)
+            let inverse = ((centred * centred).mean(axes: [0, 2], keepingDimensions: true) + epsilon).pow(-0.5)
+            let normalized = centred * inverse
+            let result = inverse * (g - g.mean(axes: [0, 2], keepingDimensions: true)
+                - normalized * (g * normalized).mean(axes: [0, 2], keepingDimensions: true))
+            return [result.reshaped(inputShape)]
+        }
+        let recorded = Tensor.record(output, "normalize", inputs: [self], secondOrder: secondOrder) { gradient in
             let result = Tensor(uninitializedShape: gradient.shape)
             inverse.withUnsafeBufferPointer { inverseBuffer in
                 NormalizationKernels.backward(

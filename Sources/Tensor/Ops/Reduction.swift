@@ -25,7 +25,7 @@ extension Tensor {
         }
         let output = current.reshaped(finalShape).detached()
         let inputShape = shape
-        return Tensor.record(output, "sum", inputs: [self]) { gradient in
+        return Tensor.record(output, "sum", inputs: [self], differentiable: true) { gradient in
             [gradient.reshaped(keptShape).expanded(to: inputShape)]
         }
     }

@@ -29,7 +29,16 @@ extension Tensor {
         ResamplingKernels.gather(pointer, inputHeight: height, inputWidth: width, output.pointer,
                                  rows: rows, columns: columns, planes: planes)
         let inputShape = shape
-        return Tensor.record(output, name, inputs: [self]) { gradient in
+        // The backward is the adjoint scatter; recorded (its own adjoint is this gather) for gradients of gradients.
+        let secondOrder = { (gradient: Tensor) -> [Tensor?] in
+            let result = Tensor(uninitializedShape: inputShape)
+            ResamplingKernels.scatter(gradient.pointer, result.pointer, inputHeight: height, inputWidth: width,
+                                      rows: rows, columns: columns, planes: planes)
+            return [Tensor.record(result, name + "_backward", inputs: [gradient]) { upstream in
+                [upstream.resampled(name, rows: rows, columns: columns)]
+            }]
+        }
+        return Tensor.record(output, name, inputs: [self], secondOrder: secondOrder) { gradient in
             let result = Tensor(uninitializedShape: inputShape)
             ResamplingKernels.scatter(gradient.pointer, result.pointer, inputHeight: height, inputWidth: width,
                                       rows: rows, columns: columns, planes: planes)

@@ -13,7 +13,7 @@ extension Tensor {
         if resolved == shape && gradientNode == nil { return self }
         let output = Tensor(shape: resolved, storage: storage, offset: offset)
         let inputShape = shape
-        return Tensor.record(output, "reshape", inputs: [self]) { gradient in [gradient.reshaped(inputShape)] }
+        return Tensor.record(output, "reshape", inputs: [self], differentiable: true) { gradient in [gradient.reshaped(inputShape)] }
     }
 
     /// Flattens dimensions `startAxis...` into one.
@@ -36,7 +36,7 @@ extension Tensor {
         CopyKernels.gather(pointer, sourceStrides: sourceStrides, output.pointer, shape: outputShape)
         var inverse = [Int](repeating: 0, count: rank)
         for (index, axis) in axes.enumerated() { inverse[axis] = index }
-        return Tensor.record(output, "permute", inputs: [self]) { gradient in [gradient.permuted(inverse)] }
+        return Tensor.record(output, "permute", inputs: [self], differentiable: true) { gradient in [gradient.permuted(inverse)] }
     }
 
     /// Swaps two dimensions.
@@ -69,7 +69,7 @@ extension Tensor {
             position += length
         }
         let lengths = tensors.map { $0.shape[axis] }
-        return record(output, "concatenate", inputs: tensors) { gradient in
+        return record(output, "concatenate", inputs: tensors, differentiable: true) { gradient in
             var start = 0
             return lengths.map { length in
                 defer { start += length }
@@ -96,7 +96,15 @@ extension Tensor {
             }
         }
         let inputShape = shape
-        return Tensor.record(output, "slice", inputs: [self]) { gradient in
+        let secondOrder = { (gradient: Tensor) -> [Tensor?] in
+            // Zeros around the gradient along the axis, in recorded ops.
+            var before = inputShape, after = inputShape
+            before[axis] = range.lowerBound
+            after[axis] = length - range.upperBound
+            let parts = [before[axis] > 0 ? Tensor.zeros(before) : nil, gradient, after[axis] > 0 ? Tensor.zeros(after) : nil]
+            return [Tensor.concatenated(parts.compactMap { $0 }, axis: axis)]
+        }
+        return Tensor.record(output, "slice", inputs: [self], secondOrder: secondOrder) { gradient in
             let input = Tensor.zeros(inputShape)
             CopyKernels.copyBlocks(gradient.pointer, sourceBlock: range.count * inner, input.pointer,
                                    destinationBlock: length * inner, destinationOffset: range.lowerBound * inner,
