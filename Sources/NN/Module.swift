@@ -66,6 +66,9 @@ open class Module {
     /// Direct children in registration order.
     public var childModules: [(name: String, module: Module)] { children }
 
+    /// This module and all its descendants, depth first.
+    public var modules: [Module] { [self] + children.flatMap { $0.module.modules } }
+
     /// All parameters with dotted names, in PyTorch's `named_parameters()` order.
     public func namedParameters(prefix: String = "") -> [(name: String, tensor: Tensor)] {
         var result = ownParameters.map { (prefix + $0.name, $0.tensor) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Foundation
 import Models
 import NN
@@ -253,4 +254,43 @@ public func r1Penalty(_ critic: Module, real: Tensor, gamma: Float) -> (loss: Te
     let output = critic(input)
     let gradient = output.sum().gradients(withRespectTo: [input], createGraph: true)[0].reshaped([real.shape[0], -1])
     return ((gradient * gradient).sum(axes: [1]).mean() * (gamma / 2), output)
+}
+
+/// The reference batches of `--norm virtual_batch`: copies of the first batch a run trains on (A and B), kept in the
+/// training state (`reference.A`, `reference.B`) so a resumed run normalises as the uninterrupted one.
+final class ReferenceBatches {
+    let isEnabled: Bool
+    private(set) var a: Tensor?
+    private(set) var b: Tensor?
+
+    init(enabled: Bool) { isEnabled = enabled }
+
+    /// Keeps `batch` when none is kept yet.
+    func remember(_ batch: Batch) {
+        guard isEnabled, a == nil else { return }
+        a = batch.a.copied()
+        b = batch.b?.copied()
+    }
+
+    /// The reference pass of each (network, its reference input): to run before every forward whose graph a backward
+    /// will consume (the pass's statistics are part of that graph).
+    func refresh(_ pairs: [(Module, Tensor?)]) {
+        guard isEnabled else { return }
+        for (network, input) in pairs {
+            if let input { VirtualBatchNorm2d.collectReference(network, input) }
+        }
+    }
+
+    func buffers() -> [String: Tensor] {
+        var table: [String: Tensor] = [:]
+        if let a { table["reference.A"] = a }
+        if let b { table["reference.B"] = b }
+        return table
+    }
+
+    func restore(_ buffers: [String: Tensor]) {
+        guard isEnabled else { return }
+        a = buffers["reference.A"]?.copied()
+        b = buffers["reference.B"]?.copied()
+    }
 }

@@ -48,6 +48,7 @@ public final class CycleGANRecipe: TrainingRecipe {
     public let poolB: ImagePool
     let averages: GeneratorAverages
     let history: HistoricalAverages
+    let references: ReferenceBatches
     var latest: [(label: String, tensor: Tensor)] = []
 
     public init(options: CycleGANOptions, training: TrainingOptions) {
@@ -75,6 +76,8 @@ public final class CycleGANRecipe: TrainingRecipe {
             ("G_B", generatorB, reversed.makeGenerator(generator: RandomGenerator(seed: 0)))])
         history = HistoricalAverages(lambda: options.adversarial.lambdaHistorical,
                                      networks: [("G_A", generatorA), ("G_B", generatorB), ("D_A", discriminatorA), ("D_B", discriminatorB)])
+        references = ReferenceBatches(enabled: options.architecture.normalization == .virtualBatch
+                                      || options.discriminator.normalization == .virtualBatch)
     }
 
     public var learningRateScales: [String: Float] { ["D": options.adversarial.discriminatorLearningRateScale] }
@@ -113,7 +116,12 @@ public final class CycleGANRecipe: TrainingRecipe {
         discriminatorA.setRequiresGradient(false)
         discriminatorB.setRequiresGradient(false)
         optimizerG.zeroGrad()
+        // --norm virtual_batch: a reference pass before each part whose backward consumes the graph.
+        references.remember(batch)
+        let referencePasses = [(generatorA, references.a), (generatorB, references.b), (discriminatorA, references.b),
+                               (discriminatorB, references.a)]
         if options.lambdaIdentity > 0 {
+            references.refresh(referencePasses)
             let identityA = generatorA(realB), identityB = generatorB(realA)
             let lossA = Tensor.l1Loss(identityA, realB), lossB = Tensor.l1Loss(identityB, realA)
             (lossA * (options.lambdaB * options.lambdaIdentity) + lossB * (options.lambdaA * options.lambdaIdentity)).backward()
@@ -139,7 +147,9 @@ public final class CycleGANRecipe: TrainingRecipe {
             total.backward()
             return (fake.detached(), gan.item, cycleLoss.item * lambda, matching?.item, reconstructed.detached())
         }
+        references.refresh(referencePasses)
         let cycleA = cycle(real: realA, target: realB, forward: generatorA, backward: generatorB, critic: discriminatorA, lambda: options.lambdaA)
+        references.refresh(referencePasses)
         let cycleB = cycle(real: realB, target: realA, forward: generatorB, backward: generatorA, critic: discriminatorB, lambda: options.lambdaB)
         losses["FM_A"] = cycleA.matching
         losses["FM_B"] = cycleB.matching
@@ -178,7 +188,9 @@ public final class CycleGANRecipe: TrainingRecipe {
         }
         for _ in 0..<options.adversarial.discriminatorSteps {
             optimizerD.zeroGrad()
+            references.refresh([(discriminatorA, references.b)])
             losses["D_A"] = discriminate(discriminatorA, real: realB, fake: pooledB)
+            references.refresh([(discriminatorB, references.a)])
             losses["D_B"] = discriminate(discriminatorB, real: realA, fake: pooledA)
             losses["D_hist"] = history.addPenaltyGradients("D_A", "D_B")
             optimizerD.step()
@@ -186,6 +198,7 @@ public final class CycleGANRecipe: TrainingRecipe {
             penaltyTotals = [:]
         }
         history.update()
+        for network in [generatorA, generatorB, discriminatorA, discriminatorB] { VirtualBatchNorm2d.endStep(network) }
 
         visuals += [("real_A", realA), ("fake_B", cycleA.fake), ("rec_A", cycleA.reconstructed),
                     ("real_B", realB), ("fake_A", cycleB.fake), ("rec_B", cycleB.reconstructed)]
@@ -201,6 +214,7 @@ public final class CycleGANRecipe: TrainingRecipe {
     public func buffers() -> [String: Tensor] {
         poolA.buffers(prefix: "pool_A").merging(poolB.buffers(prefix: "pool_B")) { first, _ in first }
             .merging(averages.buffers()) { first, _ in first }.merging(history.buffers()) { first, _ in first }
+            .merging(references.buffers()) { first, _ in first }
     }
 
     public func restore(buffers: [String: Tensor]) throws {
@@ -208,6 +222,7 @@ public final class CycleGANRecipe: TrainingRecipe {
         poolB.restore(buffers, prefix: "pool_B")
         try averages.restore(buffers)
         try history.restore(buffers)
+        references.restore(buffers)
     }
 }
 

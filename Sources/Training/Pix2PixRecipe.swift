@@ -33,6 +33,7 @@ public final class Pix2PixRecipe: TrainingRecipe {
     let optimizerD: Adam?
     let averages: GeneratorAverages
     let history: HistoricalAverages
+    let references: ReferenceBatches
     var latest: (realA: Tensor, fakeB: Tensor, realB: Tensor)?
 
     public init(options: Pix2PixOptions, training: TrainingOptions) {
@@ -49,6 +50,8 @@ public final class Pix2PixRecipe: TrainingRecipe {
             ("G", generator, options.architecture.makeGenerator(generator: RandomGenerator(seed: 0)))])
         history = HistoricalAverages(lambda: options.adversarial.lambdaHistorical,
                                      networks: [("G", generator)] + (discriminator.map { [("D", $0)] } ?? []))
+        references = ReferenceBatches(enabled: options.architecture.normalization == .virtualBatch
+                                      || (options.lambdaGAN > 0 && options.discriminator.normalization == .virtualBatch))
     }
 
     public var learningRateScales: [String: Float] { ["D": options.adversarial.discriminatorLearningRateScale] }
@@ -75,6 +78,9 @@ public final class Pix2PixRecipe: TrainingRecipe {
         guard let realB = batch.b else { preconditionFailure("pix2pix needs paired batches") }
         let realA = batch.a
         generator.train()
+        references.remember(batch)
+        let referencePair = references.a.flatMap { a in references.b.map { Tensor.concatenated([a, $0], axis: 1) } }
+        references.refresh([(generator, references.a)])
         let fakeB = generator(realA)
         var losses: [String: Float] = [:]
         if let discriminator, let optimizerD {
@@ -84,6 +90,7 @@ public final class Pix2PixRecipe: TrainingRecipe {
             let fakePair = Tensor.concatenated([realA, fakeB.detached()], axis: 1), realPair = Tensor.concatenated([realA, realB], axis: 1)
             for _ in 0..<options.adversarial.discriminatorSteps {
                 optimizerD.zeroGrad()
+                references.refresh([(discriminator, referencePair)])
                 let lossFake = options.ganMode.discriminatorLoss(discriminator(fakePair), real: false)
                 var penalties: Tensor?
                 let realOutput: Tensor
@@ -114,6 +121,7 @@ public final class Pix2PixRecipe: TrainingRecipe {
         var lossG = lossL1 * options.lambdaL1
         if let discriminator {
             discriminator.setRequiresGradient(false)
+            references.refresh([(discriminator, referencePair)])
             let fakePair = Tensor.concatenated([realA, fakeB], axis: 1)
             let output: Tensor
             if options.adversarial.lambdaFeatureMatching > 0 {
@@ -133,6 +141,7 @@ public final class Pix2PixRecipe: TrainingRecipe {
         optimizerG.step()
         averages.update()
         history.update()
+        for network in [generator] + (discriminator.map { [$0] } ?? []) { VirtualBatchNorm2d.endStep(network) }
         latest = (realA, fakeB.detached(), realB)
         return losses
     }
@@ -150,10 +159,13 @@ public final class Pix2PixRecipe: TrainingRecipe {
                 ("real_B", Image(tensor: first(latest.realB)))]
     }
 
-    public func buffers() -> [String: Tensor] { averages.buffers().merging(history.buffers()) { first, _ in first } }
+    public func buffers() -> [String: Tensor] {
+        averages.buffers().merging(history.buffers()) { first, _ in first }.merging(references.buffers()) { first, _ in first }
+    }
     public func restore(buffers: [String: Tensor]) throws {
         try averages.restore(buffers)
         try history.restore(buffers)
+        references.restore(buffers)
     }
 }
 

@@ -37,4 +37,38 @@ final class DiscriminatorLayerTests: XCTestCase {
         XCTAssertEqual(layer(Tensor(shape: [1, 1, 1, 2], scalars: [5, 6])).scalars, [5, 6, 0, 0])
         checkGradients([seededNormal([3, 2, 2, 2], seed: 7)], "minibatch standard deviation") { layer($0[0]) }
     }
+
+    /// Virtual batch norm: each example is normalised with (n·μ_ref + mᵢ)/(n + 1) (and the same for the mean square),
+    /// so its output does not depend on the rest of its batch; gradients (through the reference statistics too)
+    /// match finite differences; outside a step the stored statistics are used.
+    func testVirtualBatchNormalization() {
+        let layer = VirtualBatchNorm2d(channels: 2)
+        layer.weight.assign(Tensor(shape: [2], scalars: [1.5, 0.5]))
+        layer.bias.assign(Tensor(shape: [2], scalars: [0.1, -0.2]))
+        let network = Sequential([layer])
+        let reference = seededNormal([3, 2, 2, 2], seed: 20), x = seededNormal([2, 2, 2, 2], seed: 21, scale: 2)
+        VirtualBatchNorm2d.collectReference(network, reference)
+        let output = network(x)
+        // By hand for example 0, channel 1.
+        let r = reference.scalars, v = x.scalars
+        let referenceValues = (0..<3).flatMap { n in (0..<4).map { r[n * 8 + 4 + $0] } }
+        let own = (0..<4).map { v[4 + $0] }
+        func average(_ values: [Float]) -> Float { values.reduce(0, +) / Float(values.count) }
+        let referenceMean: Float = average(referenceValues), ownMean: Float = average(own)
+        let referenceSquare: Float = average(referenceValues.map { $0 * $0 }), ownSquare: Float = average(own.map { $0 * $0 })
+        let mean: Float = (3 * referenceMean + ownMean) / 4
+        let square: Float = (3 * referenceSquare + ownSquare) / 4
+        let expected = own.map { ($0 - mean) / (square - mean * mean + 1e-5).squareRoot() * 0.5 - 0.2 }
+        for index in 0..<4 { XCTAssertEqual(output.scalars[4 + index], expected[index], accuracy: 1e-5) }
+        // Alone, example 0 gives the same output.
+        let alone = network(x.sliced(axis: 0, 0..<1))
+        XCTAssertLessThan(maximumDifference(alone, output.sliced(axis: 0, 0..<1)), 1e-6)
+        VirtualBatchNorm2d.endStep(network)
+        XCTAssertLessThan(maximumDifference(withoutGradient { network(x) }, output), 1e-5, "the stored statistics")
+        checkGradients([x, reference, layer.weight], "virtual batch norm") { inputs in
+            VirtualBatchNorm2d.collectReference(network, inputs[1])
+            defer { VirtualBatchNorm2d.endStep(network) }
+            return network(inputs[0])
+        }
+    }
 }

@@ -41,7 +41,7 @@ final class ParsingTests: XCTestCase {
     func testChoicesListTheirValues() {
         let cases: [([String], String)] = [
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--net-g", "resnet"], "resnet_9blocks"),
-            (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--norm", "layer"], "'instance', 'batch' or 'none'"),
+            (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--norm", "layer"], "'instance', 'batch', 'none' or 'virtual_batch'"),
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--preprocess", "zoom"], "'scale_width_and_crop'"),
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--lr-policy", "exp"], "'linear', 'step' or 'cosine'"),
             (["train", "cyclegan", "--name", "x", "--dataroot", "d", "--gan-mode", "wgan"], "'vanilla', 'lsgan', 'hinge' or 'wgangp'"),

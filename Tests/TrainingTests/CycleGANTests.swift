@@ -125,7 +125,7 @@ final class CycleGANTests: XCTestCase {
     }
 
     /// The same with every stabiliser on: LSGAN with label smoothing 0.9, two discriminator steps at half the learning rate, feature matching, historical
-    /// averaging, the generators' average, minibatch standard deviation and spectral normalisation.
+    /// averaging, the generators' average, minibatch standard deviation, spectral normalisation and virtual batch norm.
     func testResumeWithEveryStabiliserReproducesTheUninterruptedRun() throws {
         try checkResume(stabilised: true)
     }
@@ -143,6 +143,8 @@ final class CycleGANTests: XCTestCase {
             options.adversarial.generatorAverageDecay = 0.9
             options.discriminator.minibatchStandardDeviation = true
             options.discriminator.spectralNormalization = true
+            options.architecture.normalization = .virtualBatch
+            options.discriminator.normalization = .virtualBatch
         }
         func trainer(_ name: String, stopAt: Int? = nil) throws -> Trainer {
             var training = TrainingOptions(name: name, checkpoints: root.appendingPathComponent("checkpoints"))

@@ -30,12 +30,13 @@ final class Pix2PixTrainerTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
-    func recipeOptions(gan: Float, mode: GANMode = .vanilla, adversarial: AdversarialOptions = AdversarialOptions()) -> Pix2PixOptions {
+    func recipeOptions(gan: Float, mode: GANMode = .vanilla, adversarial: AdversarialOptions = AdversarialOptions(),
+                       normalization: NormalizationKind = .instance) -> Pix2PixOptions {
         var options = Pix2PixOptions()
         options.ganMode = mode
         options.adversarial = adversarial
-        options.architecture = GeneratorArchitecture(kind: .resnet, depth: 2, filters: 8, normalization: .instance)
-        options.discriminator = DiscriminatorArchitecture(kind: .basic, filters: 8, normalization: .instance)
+        options.architecture = GeneratorArchitecture(kind: .resnet, depth: 2, filters: 8, normalization: normalization)
+        options.discriminator = DiscriminatorArchitecture(kind: .basic, filters: 8, normalization: normalization)
         // The discriminator's stabilisers come with the others in these tests.
         options.discriminator.minibatchStandardDeviation = adversarial.lambdaHistorical > 0
         options.discriminator.spectralNormalization = adversarial.lambdaHistorical > 0
@@ -53,10 +54,11 @@ final class Pix2PixTrainerTests: XCTestCase {
     }
 
     func trainer(_ name: String, gan: Float, mode: GANMode = .vanilla, adversarial: AdversarialOptions = AdversarialOptions(),
-                 configure: (inout TrainingOptions) -> Void = { _ in }, workers: Int = 1) throws -> Trainer {
+                 normalization: NormalizationKind = .instance, configure: (inout TrainingOptions) -> Void = { _ in }, workers: Int = 1) throws -> Trainer {
         var training = options(name)
         configure(&training)
-        return try Trainer(recipe: Pix2PixRecipe(options: recipeOptions(gan: gan, mode: mode, adversarial: adversarial), training: training),
+        return try Trainer(recipe: Pix2PixRecipe(options: recipeOptions(gan: gan, mode: mode, adversarial: adversarial, normalization: normalization),
+                                                 training: training),
                            options: training,
                            dataset: try dataset(), workers: workers)
     }
@@ -99,7 +101,8 @@ final class Pix2PixTrainerTests: XCTestCase {
     /// Stopping after 4 iterations and resuming from the saved state reproduces the uninterrupted run — its losses and
     /// its exported generator — with each GAN loss and with every stabiliser on (label smoothing, two discriminator
     /// steps, a halved discriminator learning rate, feature matching, historical averaging, the generator's average,
-    /// minibatch standard deviation, spectral normalisation), with WGAN-GP and with the R1 penalty.
+    /// minibatch standard deviation, spectral normalisation), with WGAN-GP, with the R1 penalty and with virtual batch
+    /// norm (its reference batch restored from the state).
     func testResumeReproducesTheUninterruptedRun() throws {
         func losses(_ trainer: Trainer) throws -> [Float] {
             let records = try String(contentsOf: trainer.directory.appendingPathComponent("loss_log.jsonl"), encoding: .utf8)
@@ -122,18 +125,21 @@ final class Pix2PixTrainerTests: XCTestCase {
         stabilised.lambdaHistorical = 0.1
         var r1 = AdversarialOptions()
         r1.r1Gamma = 1
-        let configurations: [(GANMode, AdversarialOptions, extraLosses: Int)] = [
-            (.vanilla, AdversarialOptions(), 0), (.lsgan, stabilised, 3), (.hinge, AdversarialOptions(), 0), (.wgangp, AdversarialOptions(), 1),
-            (.vanilla, r1, 1)]
-        for (mode, adversarial, extraLosses) in configurations {
-            let name = "\(mode.rawValue)-\(adversarial == stabilised ? "stabilised" : adversarial == r1 ? "r1" : "plain")"
-            let uninterrupted = try trainer(name + "-whole", gan: 1, mode: mode, adversarial: adversarial, configure: schedule, workers: 2)
+        let configurations: [(GANMode, AdversarialOptions, NormalizationKind, extraLosses: Int)] = [
+            (.vanilla, AdversarialOptions(), .instance, 0), (.lsgan, stabilised, .instance, 3), (.hinge, AdversarialOptions(), .instance, 0),
+            (.wgangp, AdversarialOptions(), .instance, 1), (.vanilla, r1, .instance, 1), (.vanilla, AdversarialOptions(), .virtualBatch, 0)]
+        for (mode, adversarial, normalization, extraLosses) in configurations {
+            let name = "\(mode.rawValue)-\(adversarial == stabilised ? "stabilised" : adversarial == r1 ? "r1" : "plain")-\(normalization.rawValue)"
+            let uninterrupted = try trainer(name + "-whole", gan: 1, mode: mode, adversarial: adversarial, normalization: normalization, configure: schedule,
+                                            workers: 2)
             try uninterrupted.run(log: { _ in })
             XCTAssertEqual(uninterrupted.iterations, 9)
 
-            try trainer(name + "-split", gan: 1, mode: mode, adversarial: adversarial, configure: { schedule(&$0); $0.maxIterations = 4 })
+            try trainer(name + "-split", gan: 1, mode: mode, adversarial: adversarial, normalization: normalization,
+                        configure: { schedule(&$0); $0.maxIterations = 4 })
                 .run(log: { _ in })
-            let resumed = try trainer(name + "-split", gan: 1, mode: mode, adversarial: adversarial, configure: schedule, workers: 2)
+            let resumed = try trainer(name + "-split", gan: 1, mode: mode, adversarial: adversarial, normalization: normalization,
+                                      configure: schedule, workers: 2)
             try resumed.resume()
             XCTAssertEqual(resumed.iterations, 4)
             try resumed.run(log: { _ in })

@@ -10,9 +10,12 @@ public enum NormalizationKind: String, Sendable, CaseIterable {
     case batch
     /// No normalisation.
     case none
+    /// ``VirtualBatchNorm2d`` (Salimans et al. 2016): a reference batch's statistics with the example's own.
+    /// Convolutions drop their bias.
+    case virtualBatch = "virtual_batch"
 
     /// Whether convolutions followed by this norm carry a bias (the reference's `use_bias`).
-    public var convolutionsUseBias: Bool { self != .batch }
+    public var convolutionsUseBias: Bool { self != .batch && self != .virtualBatch }
 
     /// A norm layer for `channels`.
     public func makeLayer(channels: Int) -> Module {
@@ -20,6 +23,7 @@ public enum NormalizationKind: String, Sendable, CaseIterable {
         case .instance: return InstanceNorm2d(channels: channels, affine: false)
         case .batch: return BatchNorm2d(channels: channels)
         case .none: return Identity()
+        case .virtualBatch: return VirtualBatchNorm2d(channels: channels)
         }
     }
 }

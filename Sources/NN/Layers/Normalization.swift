@@ -182,3 +182,78 @@ public final class MinibatchStandardDeviation: Module {
         return Tensor.concatenated([input, channel], axis: 1)
     }
 }
+
+/// Virtual batch normalisation (Salimans et al. 2016): each example is normalised with statistics of a reference
+/// batch fixed at the start of training combined with its own, μᵢ = (n·μ_ref + mᵢ)/(n + 1) and the same for the mean
+/// square (per channel; mᵢ over the example's positions), so an output does not depend on the rest of its batch.
+/// `weight [C]`, `bias [C]` as batch norm's. Input and output `[N, C, H, W]`.
+///
+/// Training calls ``collectReference(_:_:)`` with the reference batch before each step: the layers record the
+/// reference statistics (recorded ops, so gradients flow through them) and normalise the reference batch with them.
+/// The last statistics are kept as buffers `reference_mean`, `reference_mean_square`, `reference_count`, which an
+/// exported network (or one outside a step) uses.
+public final class VirtualBatchNorm2d: Module {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let epsilon: Float
+    let referenceMean: Tensor, referenceMeanSquare: Tensor, referenceCount: Tensor
+    /// Set during a reference pass.
+    var collecting = false
+    /// The statistics of this step's reference pass (recorded), or nil to use the buffers.
+    var reference: (mean: Tensor, meanSquare: Tensor, count: Float)?
+
+    public init(channels: Int, epsilon: Float = 1e-5) {
+        self.epsilon = epsilon
+        weight = Tensor.ones([channels])
+        bias = Tensor.zeros([channels])
+        referenceMean = Tensor.zeros([channels])
+        referenceMeanSquare = Tensor.ones([channels])
+        referenceCount = Tensor.ones([1])
+        super.init()
+        registerParameter("weight", weight)
+        registerParameter("bias", bias)
+        registerBuffer("reference_mean", referenceMean)
+        registerBuffer("reference_mean_square", referenceMeanSquare)
+        registerBuffer("reference_count", referenceCount)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        let channels = input.shape[1]
+        let square = input * input
+        let mean: Tensor, meanSquare: Tensor
+        if collecting {
+            // The reference batch: its own statistics over batch and positions.
+            let referenceMean = input.mean(axes: [0, 2, 3]), referenceSquare = square.mean(axes: [0, 2, 3])
+            reference = (referenceMean, referenceSquare, Float(input.shape[0]))
+            withoutGradient {
+                self.referenceMean.assign(referenceMean)
+                self.referenceMeanSquare.assign(referenceSquare)
+                self.referenceCount.fill(Float(input.shape[0]))
+            }
+            mean = referenceMean.reshaped([1, channels, 1, 1])
+            meanSquare = referenceSquare.reshaped([1, channels, 1, 1])
+        } else {
+            let stored = reference ?? (referenceMean, referenceMeanSquare, referenceCount.scalars[0])
+            let count = stored.count
+            mean = (stored.mean.reshaped([1, channels, 1, 1]) * count + input.mean(axes: [2, 3], keepingDimensions: true)) / (count + 1)
+            meanSquare = (stored.meanSquare.reshaped([1, channels, 1, 1]) * count + square.mean(axes: [2, 3], keepingDimensions: true)) / (count + 1)
+        }
+        let variance = (meanSquare - mean * mean).clamped(min: 0)
+        return ((input - mean) * (variance + epsilon).pow(-0.5)).channelAffine(weight: weight, bias: bias)
+    }
+
+    /// Runs `network` on `batch` as the reference pass of every virtual batch norm in it; until ``endStep(_:)`` their
+    /// forwards use these statistics. Does nothing for a network without one.
+    public static func collectReference(_ network: Module, _ batch: Tensor) {
+        let layers = network.modules.compactMap { $0 as? VirtualBatchNorm2d }
+        guard !layers.isEmpty else { return }
+        for layer in layers { layer.collecting = true }
+        _ = network(batch)
+        for layer in layers { layer.collecting = false }
+    }
+
+    /// Drops the step's recorded reference statistics (the buffers keep their values).
+    public static func endStep(_ network: Module) {
+        for case let layer as VirtualBatchNorm2d in network.modules { layer.reference = nil }
+    }
+}
