@@ -59,7 +59,7 @@ public struct GeneratorFamily: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Every family stylize knows: one line each.
-    public static let all: [GeneratorFamily] = [.resnet, .unet]
+    public static let all: [GeneratorFamily] = [.antialiasedResnet, .resnet, .unet]
 
     /// The common names of every family, for help and errors.
     public static var knownNames: [String] { all.flatMap(\.commonNames) }
@@ -145,7 +145,10 @@ public struct GeneratorArchitecture: Equatable, Sendable {
             shapes[name.hasPrefix("module.") ? String(name.dropFirst(7)) : name] = tensor.shape
         }
         for family in GeneratorFamily.all {
-            if let found = try family.detect(shapes, path) { return found }
+            if var found = try family.detect(shapes, path) {
+                found.kind = family   // a family may reuse another's detection (CUT's generator is CycleGAN's plus filters)
+                return found
+            }
         }
         throw ModelError.undetectable(path: path, reason: "no known generator family (\(GeneratorFamily.all.map(\.name).joined(separator: ", "))) has these keys")
     }

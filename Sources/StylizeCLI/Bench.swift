@@ -16,9 +16,10 @@ struct Bench: ParsableCommand {
           resnet_9blocks  CycleGAN generator forward (ngf 64, instance norm), batch 1, at each --sizes,
                         with the process's peak resident memory during those runs
           diffusion     the bundled upscale_x4 (256x256 to 1024x1024) and colorize (1024x1024) at their defaults
-          training      one iteration (forward, backward, Adam) of CycleGAN resnet_9blocks 256x256 and
-                        resnet_6blocks 128x128 (G_A, G_B, D_A, D_B) and pix2pix unet_256 256x256, batch 1,
-                        with each case's peak resident memory
+          training      one iteration (forward, backward, Adam) of FastCUT and CUT (cut_resnet_9blocks, G, D,
+                        F) at 128x128, CycleGAN resnet_6blocks and resnet_9blocks at 128x128 and
+                        resnet_9blocks at 256x256 (G_A, G_B, D_A, D_B), pix2pix unet_256 256x256, batch 1,
+                        with each case's peak resident memory (one case: --suites cut_128)
         """
     )
 

@@ -104,13 +104,19 @@ struct BenchmarkSuite {
     /// One training iteration (forward, backward and Adam steps of every network), batch 1, with the peak RSS of
     /// the case (networks, optimiser moments and activations): CycleGAN resnet_9blocks at 256², CycleGAN
     /// resnet_6blocks at 128², pix2pix unet_256 at 256² (reference defaults otherwise: ngf = ndf = 64, basic PatchGAN).
-    static let trainingCaseKeys = ["cyclegan_resnet_6blocks_128", "pix2pix_unet_256_256", "cyclegan_resnet_9blocks_256"]
+    static let trainingCaseKeys = ["fastcut_128", "cut_128", "cyclegan_resnet_6blocks_128", "cyclegan_resnet_9blocks_128",
+                                   "pix2pix_unet_256_256", "cyclegan_resnet_9blocks_256"]
 
     func measureTraining(into report: inout Report) {
         let options = TrainingOptions(name: "bench", checkpoints: URL(fileURLWithPath: "/nonexistent"))
         var cases: [(key: String, label: String, side: Int, make: () -> any TrainingRecipe)] = []
         // Smallest first, so no case starts with memory an earlier, larger one left mapped.
-        for (blocks, side) in [(6, 128), (9, 256)] {
+        for mode in [CUTMode.fastcut, .cut] {
+            cases.append(("\(mode.rawValue)_128", "\(mode == .cut ? "CUT" : "FastCUT") iteration cut_resnet_9blocks 128x128", 128, {
+                CUTRecipe(options: CUTOptions(mode: mode), training: options)
+            }))
+        }
+        for (blocks, side) in [(6, 128), (9, 128), (9, 256)] {
             cases.append(("cyclegan_resnet_\(blocks)blocks_\(side)", "CycleGAN iteration resnet_\(blocks)blocks \(side)x\(side)", side, {
                 var cycle = CycleGANOptions()
                 cycle.architecture = GeneratorArchitecture(kind: .resnet, depth: blocks, normalization: .instance)
@@ -119,7 +125,7 @@ struct BenchmarkSuite {
         }
         cases.insert(("pix2pix_unet_256_256", "pix2pix iteration unet_256 256x256", 256, {
             Pix2PixRecipe(options: Pix2PixOptions(), training: options)
-        }), at: 1)
+        }), at: cases.count - 1)
         var results: [String: Any] = [:]
         for entry in cases where training.contains(entry.key) {
             BufferPool.drain()

@@ -23,6 +23,8 @@ struct Train: ParsableCommand {
         subcommands: [
             TrainRecipeCommand<CycleGANRecipe>.self,
             TrainRecipeCommand<Pix2PixRecipe>.self,
+            TrainRecipeCommand<CUTDefinition>.self,
+            TrainRecipeCommand<FastCUTDefinition>.self,
             TrainRecipeCommand<ColorizeDefinition>.self,
             TrainRecipeCommand<AutoencoderRecipe>.self,
             TrainRecipeCommand<SuperResolutionDefinition>.self,

@@ -62,6 +62,15 @@ public final class RandomGenerator: @unchecked Sendable {
         return Int(nextDouble() * Double(upperBound)) % upperBound
     }
 
+    /// A random permutation of 0..<count (Fisher–Yates).
+    public func permutation(_ count: Int) -> [Int] {
+        var values = Array(0..<count)
+        if count > 1 {
+            for index in stride(from: count - 1, to: 0, by: -1) { values.swapAt(index, nextInt(below: index + 1)) }
+        }
+        return values
+    }
+
     /// Fills `count` floats with N(mean, std²) samples (Box–Muller).
     public func fillNormal(_ destination: UnsafeMutablePointer<Float>, count: Int, mean: Float, standardDeviation: Float) {
         var index = 0

@@ -22,8 +22,16 @@ final class ParsingTests: XCTestCase {
         XCTAssertNotNil(parse(["train", "pix2pix", "--name", "x", "--dataroot", "d", "--netG", "unet_128", "--netD", "pixel",
                                "--checkpoints", "c"]).command)
         XCTAssertNotNil(parse(["train", "pix2pix", "--name", "x", "--dataroot", "d", "--net-g", "resnet_4blocks", "--n-layers-d", "2"]).command)
+        // CUT and FastCUT with their options.
+        XCTAssertEqual(parse(["train", "cut", "--name", "x", "--dataroot", "d", "--lambda-nce", "2", "--nce-idt", "false", "--nce-layers", "0,4,8",
+                              "--num-patches", "64", "--nce-t", "0.1", "--flip-equivariance", "true", "--netf-nc", "128"]).command,
+                       "TrainRecipeCommand<CUTDefinition>")
+        XCTAssertEqual(parse(["train", "fastcut", "--name", "x", "--dataroot", "d"]).command, "TrainRecipeCommand<FastCUTDefinition>")
+        let layers = parse(["train", "cut", "--name", "x", "--dataroot", "d", "--nce-layers", "8,4"])
+        XCTAssertEqual(layers.exitCode, 64)
+        XCTAssertTrue(layers.message.contains("--nce-layers"), layers.message)
         // The GAN stabilisers, in each GAN recipe.
-        for recipe in [["cyclegan"], ["pix2pix"], ["colorize", "--method", "gan"]] {
+        for recipe in [["cyclegan"], ["pix2pix"], ["cut"], ["colorize", "--method", "gan"]] {
             XCTAssertNotNil(parse(["train"] + recipe + ["--name", "x", "--dataroot", "d", "--gan-mode", "hinge", "--d-steps", "2",
                                                         "--lr-d", "4e-4", "--ema-g", "0.999"]).command, "\(recipe)")
             XCTAssertNotNil(parse(["train"] + recipe + ["--name", "x", "--dataroot", "d", "--label-smoothing", "0.9"]).command, "\(recipe)")

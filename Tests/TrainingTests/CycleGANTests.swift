@@ -124,8 +124,9 @@ final class CycleGANTests: XCTestCase {
         try checkResume(stabilised: false)
     }
 
-    /// The same with every stabiliser on: LSGAN with label smoothing 0.9, two discriminator steps at half the learning rate, feature matching, historical
-    /// averaging, the generators' average, minibatch standard deviation, spectral normalisation and virtual batch norm.
+    /// The same with every stabiliser on: LSGAN with label smoothing 0.9, two discriminator steps at half the learning
+    /// rate, feature matching, historical averaging, the generators' average, minibatch standard deviation, spectral
+    /// normalisation and virtual batch norm.
     func testResumeWithEveryStabiliserReproducesTheUninterruptedRun() throws {
         try checkResume(stabilised: true)
     }
@@ -157,13 +158,7 @@ final class CycleGANTests: XCTestCase {
             return try Trainer(recipe: CycleGANRecipe(options: options, training: training),
                                options: training, dataset: dataset, workers: 1)
         }
-        func losses(_ trainer: Trainer) throws -> [[String: Double]] {
-            try String(contentsOf: trainer.directory.appendingPathComponent("loss_log.jsonl"), encoding: .utf8)
-                .split(separator: "\n").map { line in
-                    let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-                    return object.filter { $0.key != "seconds" }.mapValues { ($0 as! NSNumber).doubleValue }
-                }
-        }
+        func losses(_ trainer: Trainer) throws -> [[String: Double]] { try lossRecords(in: trainer.directory) }
         let whole = try trainer("whole")
         try whole.run(log: { _ in })
         XCTAssertEqual(whole.iterations, 8)

@@ -158,3 +158,12 @@ public func squaredGradientNorm(_ x: Tensor, _ function: (Tensor) -> Tensor) -> 
     let gradient = (output * weights).sum().gradients(withRespectTo: [x], createGraph: true)[0]
     return (gradient * gradient).sum()
 }
+
+/// The records of a run's `loss_log.jsonl` without their wall-clock `seconds` (what an exactly resumed run repeats).
+public func lossRecords(in directory: URL) throws -> [[String: Double]] {
+    try String(contentsOf: directory.appendingPathComponent("loss_log.jsonl"), encoding: .utf8)
+        .split(separator: "\n").map { line in
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            return object.filter { $0.key != "seconds" }.mapValues { ($0 as! NSNumber).doubleValue }
+        }
+}

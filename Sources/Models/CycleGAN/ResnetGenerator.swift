@@ -52,7 +52,8 @@ extension ResnetGenerator {
     /// `model.1.weight` is the 7×7 stem `[ngf, in, 7, 7]`; blocks are the distinct `model.N.conv_block` indices;
     /// `conv_block.6` means dropout; an affine `model.2.weight` means batch norm.
     @Sendable static func detect(_ shapes: [String: [Int]], _ path: String) throws -> GeneratorArchitecture? {
-        guard let stem = shapes["model.1.weight"], stem.count == 4, stem[2] == 7 else { return nil }
+        guard let stem = shapes["model.1.weight"], stem.count == 4, stem[2] == 7,
+              !shapes.keys.contains(where: { $0.hasSuffix(".filt") }) else { return nil }
         let blocks = Set(shapes.keys.compactMap { key -> Int? in
             let parts = key.split(separator: ".")
             return parts.count > 2 && parts[2] == "conv_block" ? Int(parts[1]) : nil
@@ -64,6 +65,49 @@ extension ResnetGenerator {
         let dropout = shapes.keys.contains { $0.hasSuffix("conv_block.6.weight") }
         return GeneratorArchitecture(kind: .resnet, depth: blocks.count, filters: stem[0], inputChannels: stem[1],
                                      outputChannels: last?.value[0] ?? 3, normalization: normalization, dropout: dropout)
+    }
+}
+
+extension ResnetGenerator {
+    /// The layers of a ResNet generator: c7s1-ngf; two ×2 downsamplings (a stride-2 3×3 convolution, norm, ReLU — or,
+    /// `antialiased` as CUT's, a stride-1 convolution, norm, ReLU and ``BlurDownsample``); `blocks` residual blocks at
+    /// 4·ngf; two ×2 upsamplings (a stride-2 transposed convolution, norm, ReLU — or ``BlurUpsample``, a 3×3
+    /// convolution, norm, ReLU); c7s1-out; tanh.
+    static func layers(inputChannels: Int, outputChannels: Int, filters: Int, blocks: Int, normalization: NormalizationKind,
+                       dropout: Bool, antialiased: Bool, generator: RandomGenerator) -> [Module] {
+        let bias = normalization.convolutionsUseBias
+        var layers: [Module] = [
+            Pad2d(3, mode: .reflect),
+            Conv2d(inputChannels: inputChannels, outputChannels: filters, kernelSize: 7, bias: bias, generator: generator),
+            normalization.makeLayer(channels: filters),
+            Activation(.relu),
+        ]
+        for level in 0..<2 {
+            let channels = filters << level
+            layers += [
+                Conv2d(inputChannels: channels, outputChannels: channels * 2, kernelSize: 3, stride: antialiased ? 1 : 2, padding: 1,
+                       bias: bias, generator: generator),
+                normalization.makeLayer(channels: channels * 2),
+                Activation(.relu),
+            ] + (antialiased ? [BlurDownsample(channels: channels * 2)] : [])
+        }
+        for _ in 0..<blocks {
+            layers.append(ResnetBlock(channels: filters * 4, normalization: normalization, dropout: dropout, generator: generator))
+        }
+        for level in 0..<2 {
+            let channels = filters << (2 - level)
+            let upsampling: [Module] = antialiased
+                ? [BlurUpsample(channels: channels),
+                   Conv2d(inputChannels: channels, outputChannels: channels / 2, kernelSize: 3, padding: 1, bias: bias, generator: generator)]
+                : [ConvTranspose2d(inputChannels: channels, outputChannels: channels / 2, kernelSize: 3, stride: 2, padding: 1,
+                                   outputPadding: 1, bias: bias, generator: generator)]
+            layers += upsampling + [normalization.makeLayer(channels: channels / 2), Activation(.relu)]
+        }
+        return layers + [
+            Pad2d(3, mode: .reflect),
+            Conv2d(inputChannels: filters, outputChannels: outputChannels, kernelSize: 7, generator: generator),
+            Activation(.tanh),
+        ]
     }
 }
 
@@ -107,39 +151,8 @@ public final class ResnetGenerator: Module {
         inputChannels: Int = 3, outputChannels: Int = 3, filters: Int = 64, blocks: Int = 9,
         normalization: NormalizationKind = .instance, dropout: Bool = false, generator: RandomGenerator = .shared
     ) {
-        let bias = normalization.convolutionsUseBias
-        var layers: [Module] = [
-            Pad2d(3, mode: .reflect),
-            Conv2d(inputChannels: inputChannels, outputChannels: filters, kernelSize: 7, bias: bias, generator: generator),
-            normalization.makeLayer(channels: filters),
-            Activation(.relu),
-        ]
-        for level in 0..<2 {
-            let channels = filters << level
-            layers += [
-                Conv2d(inputChannels: channels, outputChannels: channels * 2, kernelSize: 3, stride: 2, padding: 1,
-                       bias: bias, generator: generator),
-                normalization.makeLayer(channels: channels * 2),
-                Activation(.relu),
-            ]
-        }
-        for _ in 0..<blocks {
-            layers.append(ResnetBlock(channels: filters * 4, normalization: normalization, dropout: dropout, generator: generator))
-        }
-        for level in 0..<2 {
-            let channels = filters << (2 - level)
-            layers += [
-                ConvTranspose2d(inputChannels: channels, outputChannels: channels / 2, kernelSize: 3, stride: 2,
-                                padding: 1, outputPadding: 1, bias: bias, generator: generator),
-                normalization.makeLayer(channels: channels / 2),
-                Activation(.relu),
-            ]
-        }
-        layers += [
-            Pad2d(3, mode: .reflect),
-            Conv2d(inputChannels: filters, outputChannels: outputChannels, kernelSize: 7, generator: generator),
-            Activation(.tanh),
-        ]
+        let layers = ResnetGenerator.layers(inputChannels: inputChannels, outputChannels: outputChannels, filters: filters, blocks: blocks,
+                                            normalization: normalization, dropout: dropout, antialiased: false, generator: generator)
         model = Sequential(layers)
         super.init()
         registerModule("model", model)

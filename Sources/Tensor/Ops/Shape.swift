@@ -131,3 +131,33 @@ extension Tensor {
         return split(sizes: Array(repeating: length / parts, count: parts), axis: axis)
     }
 }
+
+extension Tensor {
+    /// The entries at `indices` along `axis`, in that order (torch.index_select); indices may repeat. The gradient
+    /// adds back into the selected positions.
+    public func selected(_ indices: [Int], axis: Int) -> Tensor {
+        let axis = normalizedAxis(axis)
+        let (outer, length, inner) = splitAround(axis)
+        precondition(indices.allSatisfy { $0 >= 0 && $0 < length }, "index out of range for axis \(axis) of \(shape)")
+        var outputShape = shape
+        outputShape[axis] = indices.count
+        let output = Tensor(uninitializedShape: outputShape)
+        for row in 0..<outer {
+            for (position, index) in indices.enumerated() {
+                (output.pointer + (row * indices.count + position) * inner).update(from: pointer + (row * length + index) * inner, count: inner)
+            }
+        }
+        let inputShape = shape
+        return Tensor.record(output, "index_select", inputs: [self]) { gradient in
+            let result = Tensor.zeros(inputShape)
+            for row in 0..<outer {
+                for (position, index) in indices.enumerated() {
+                    let source = gradient.pointer + (row * indices.count + position) * inner
+                    let target = result.pointer + (row * length + index) * inner
+                    for element in 0..<inner { target[element] += source[element] }
+                }
+            }
+            return [result]
+        }
+    }
+}
