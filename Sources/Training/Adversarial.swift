@@ -229,13 +229,13 @@ func featureMatching(_ discriminator: Module, fake: Tensor, real: Tensor, paired
 }
 
 /// WGAN-GP's gradient penalty (junyanz's `cal_gradient_penalty`, type "mixed"): λ·mean over images of
-/// (‖∇ₓ̂ D(x̂) + 1e-16‖₂ − 1)², x̂ = α·real + (1 − α)·fake with α ~ U(0, 1) per image (drawn from `random`); differentiable
-/// in the critic's weights (gradients of gradients). Also returns the mean gradient norm.
-public func gradientPenalty(_ critic: Module, real: Tensor, fake: Tensor, random: RandomGenerator, lambda: Float = 10)
-    -> (loss: Tensor, meanNorm: Float) {
+/// (‖∇ₓ̂ D(x̂) + 1e-16‖₂ − 1)², x̂ = α·real + (1 − α)·fake with α ~ U(0, 1) per image (drawn from `random` unless given,
+/// `[N, 1, 1, 1]`); differentiable in the critic's weights (gradients of gradients). Also returns the mean gradient norm.
+public func gradientPenalty(_ critic: Module, real: Tensor, fake: Tensor, random: RandomGenerator, lambda: Float = 10,
+                            alpha given: Tensor? = nil) -> (loss: Tensor, meanNorm: Float) {
     let count = real.shape[0]
     let mixed = withoutGradient {
-        let alpha = Tensor.randomUniform([count, 1, 1, 1], low: 0, high: 1, generator: random)
+        let alpha = given ?? Tensor.randomUniform([count, 1, 1, 1], low: 0, high: 1, generator: random)
         return real * alpha + fake * (1 - alpha)
     }
     mixed.requiresGrad = true
