@@ -54,6 +54,15 @@ final class GANParityTests: XCTestCase {
         return network
     }
 
+    /// Every weight's gradient against `<prefix>.grad.<name>`, relative to the largest expected entry (at least 1).
+    func checkWeightGradients(of network: Module, prefix: String) throws {
+        for (name, parameter) in network.namedParameters() {
+            let expected = try tensor("\(prefix).grad.\(name)")
+            let scale = max(1, expected.scalars.map { abs($0) }.max() ?? 1)
+            XCTAssertLessThan(maximumDifference(parameter.grad ?? Tensor.zeros(parameter.shape), expected) / scale, 1e-4, "\(prefix) \(name)")
+        }
+    }
+
     /// The penalties and their gradients in every weight (through the gradient of the critic: second order).
     func testGradientPenaltiesMatch() throws {
         let wgan = try critic()
@@ -62,19 +71,11 @@ final class GANParityTests: XCTestCase {
                                       alpha: try tensor("gp.alpha").reshaped([2, 1, 1, 1])).loss
         XCTAssertEqual(penalty.item, try tensor("gp.penalty").scalars[0], accuracy: 1e-4 * max(1, abs(penalty.item)))
         penalty.backward()
-        for (name, parameter) in wgan.namedParameters() {
-            let expected = try tensor("gp.grad.\(name)")
-            let scale = max(1, expected.scalars.map { abs($0) }.max() ?? 1)
-            XCTAssertLessThan(maximumDifference(parameter.grad ?? Tensor.zeros(parameter.shape), expected) / scale, 1e-4, "WGAN-GP \(name)")
-        }
+        try checkWeightGradients(of: wgan, prefix: "gp")
         let r1Critic = try critic()
         let r1 = r1Penalty(r1Critic, real: real, gamma: 2).loss
         XCTAssertEqual(r1.item, try tensor("r1.penalty").scalars[0], accuracy: 1e-4 * max(1, abs(r1.item)))
         r1.backward()
-        for (name, parameter) in r1Critic.namedParameters() {
-            let expected = try tensor("r1.grad.\(name)")
-            let scale = max(1, expected.scalars.map { abs($0) }.max() ?? 1)
-            XCTAssertLessThan(maximumDifference(parameter.grad ?? Tensor.zeros(parameter.shape), expected) / scale, 1e-4, "R1 \(name)")
-        }
+        try checkWeightGradients(of: r1Critic, prefix: "r1")
     }
 }
