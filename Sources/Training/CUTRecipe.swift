@@ -268,6 +268,13 @@ public struct CUTArguments: ParsableArguments {
         try GANNetworkArguments.checkCrop(preprocessing, generator: options.architecture, discriminator: options.discriminator)
         options.ganMode = networks.gan(default: .lsgan)
         options.adversarial = try adversarial.options(learningRate: learningRate, mode: options.ganMode)
+        let unsupported = [("--gan-mode wgangp", options.ganMode == .wgangp), ("--r1-gamma", options.adversarial.r1Gamma > 0),
+                           ("--lambda-feature-matching", options.adversarial.lambdaFeatureMatching > 0),
+                           ("--lambda-historical", options.adversarial.lambdaHistorical > 0),
+                           ("--norm virtual_batch", options.architecture.normalization == .virtualBatch)].filter(\.1).map(\.0)
+        guard unsupported.isEmpty else {
+            throw ValidationError("\(mode.rawValue) does not take \(unsupported.joined(separator: ", ")) yet (cyclegan and pix2pix do)")
+        }
         options.lambdaGAN = lambdaGan
         if let lambdaNce { options.lambdaNCE = lambdaNce }
         if let nceIdt { options.identityNCE = nceIdt }

@@ -6,7 +6,7 @@ import Models
 /// The networks of the GAN recipes (CycleGAN, pix2pix, GAN colorization); unset values take the recipe's defaults.
 /// The reference's spellings (`--netG`, `--netD`, `--n-layers-D`) are accepted too.
 public struct GANNetworkArguments: ParsableArguments {
-    @Option(help: "Generator (default per recipe; any resnet_<N>blocks or unet_<2^k> also works).") public var netG: GeneratorName?
+    @Option(help: "Generator (default per recipe; any resnet_<N>blocks, cut_resnet_<N>blocks or unet_<2^k> also works).") public var netG: GeneratorName?
     @Option(name: .customLong("netG"), help: .hidden) var netGAlias: GeneratorName?
     @Option(help: "Generator filters in the first layer.") public var ngf = 64
     @Option(help: "Discriminator: basic (70×70 PatchGAN), n_layers (--n-layers-d strided layers) or pixel (1×1).") public var netD: DiscriminatorArchitecture.Kind?
@@ -17,7 +17,7 @@ public struct GANNetworkArguments: ParsableArguments {
     @Option(help: "Normalization (default per recipe).") public var norm: NormalizationKind?
     @Flag(help: "No dropout in the generator (pix2pix uses it by default).") public var noDropout = false
     @Flag(help: "Dropout in the generator (CycleGAN has none by default).") public var dropout = false
-    @Option(help: "GAN loss (default per recipe): vanilla (non-saturating), lsgan, hinge.") public var ganMode: GANMode?
+    @Option(help: "GAN loss (default per recipe): vanilla (non-saturating), lsgan, hinge, wgangp (with --lambda-gp).") public var ganMode: GANMode?
     @Flag(help: "Minibatch discrimination: a minibatch standard-deviation channel before the discriminator's last convolution.")
     public var minibatchStd = false
     @Flag(help: "Spectral normalisation of every discriminator convolution (one power iteration per step; u, v saved).")
