@@ -52,4 +52,15 @@ final class TiledInferenceTests: XCTestCase {
         for index in 0..<whole.count { total += abs(whole.pointer[index] - tiled.pointer[index]) }
         XCTAssertLessThan(total / Float(whole.count), 0.1)
     }
+
+    /// CUT's anti-aliased generator (blur-pool layers, stride 4 in total) tiles the same way.
+    func testAntialiasedGeneratorTiledEqualsUntiled() {
+        let net = AntialiasedResnetGenerator(filters: 4, blocks: 2, generator: RandomGenerator(seed: 7))
+        net.eval()
+        let image = Tensor.randomUniform([1, 3, 180, 148], low: -1, high: 1, generator: RandomGenerator(seed: 8))
+        let whole = withoutGradient { net(image) }
+        let tiled = TiledInference(tile: 64, margin: 96, statisticsPixels: 1 << 20).run(net, on: image)
+        XCTAssertLessThanOrEqual(maximumDifference(tiled, whole), 1e-4)
+        XCTAssertTrue(GeneratorFamily.antialiasedResnet.isTileable)
+    }
 }

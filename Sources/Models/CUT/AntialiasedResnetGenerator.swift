@@ -87,9 +87,10 @@ public final class AntialiasedResnetGenerator: Module {
 
 extension GeneratorFamily {
     /// CUT's anti-aliased ResNet generators `cut_resnet_<N>blocks` (the reference calls them `resnet_9blocks` too;
-    /// their blur filters tell them apart): sides multiple of 4, instance norm.
+    /// their blur filters tell them apart): sides multiple of 4, instance norm, tileable as CycleGAN's (a bounded
+    /// receptive field, total stride 4).
     public static let antialiasedResnet = GeneratorFamily(
-        name: "cut_resnet", commonNames: ["cut_resnet_9blocks"], defaultNormalization: .instance, isTileable: false,
+        name: "cut_resnet", commonNames: ["cut_resnet_9blocks"], defaultNormalization: .instance, isTileable: true,
         size: { name in
             guard name.hasPrefix("cut_resnet_"), name.hasSuffix("blocks"), let blocks = Int(name.dropFirst(11).dropLast(6)), blocks >= 1
             else { return nil }
