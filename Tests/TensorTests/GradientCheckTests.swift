@@ -80,6 +80,26 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// Depthwise convolutions (one channel per group: the blur-pool filters) run direct loops: they match per-channel
+    /// convolutions, and their gradients (also of the transposed form) match finite differences.
+    func testDepthwiseConvolution() {
+        let x = seededNormal([2, 3, 7, 6], seed: 40), weight = seededNormal([3, 1, 3, 3], seed: 41)
+        for (stride, padding, dilation) in [(2, 1, 1), (1, 2, 2)] {
+            let depthwise = Tensor.conv2d(x, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: 3)
+            let perChannel = Tensor.concatenated((0..<3).map { channel in
+                Tensor.conv2d(x.sliced(axis: 1, channel..<(channel + 1)), weight: weight.sliced(axis: 0, channel..<(channel + 1)),
+                              stride: stride, padding: padding, dilation: dilation)
+            }, axis: 1)
+            XCTAssertLessThan(maximumDifference(depthwise, perChannel), 1e-5)
+            checkGradients([x, weight], "depthwise conv stride \(stride)") {
+                Tensor.conv2d($0[0], weight: $0[1], stride: stride, padding: padding, dilation: dilation, groups: 3)
+            }
+        }
+        checkGradients([seededNormal([1, 3, 4, 5], seed: 42), seededNormal([3, 1, 4, 4], seed: 43)], "depthwise transposed conv") {
+            Tensor.convTranspose2d($0[0], weight: $0[1], stride: 2, padding: 2, groups: 3)
+        }
+    }
+
     func testTransposedConvolution() {
         let x = seededNormal([2, 3, 3, 4], seed: 21)
         let w = seededNormal([3, 2, 3, 3], seed: 22, scale: 0.3), b = seededNormal([2], seed: 23)

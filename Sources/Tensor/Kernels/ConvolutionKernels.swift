@@ -114,6 +114,7 @@ public enum ConvolutionKernels {
         _ geometry: ConvolutionGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>
     ) {
+        if geometry.isDepthwise { return Depthwise(geometry).forward(input: input, weight: weight, output: output) }
         switch ConvolutionStrategy.choose(for: geometry, pass: .forward) {
         case .winograd: WinogradF2x3(geometry).forward(input: input, weight: weight, output: output)
         case .kernelToRow: KernelToRow(geometry).forward(input: input, weight: weight, output: output)
@@ -127,6 +128,9 @@ public enum ConvolutionKernels {
         _ geometry: ConvolutionGeometry, gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         gradientInput: UnsafeMutablePointer<Float>
     ) {
+        if geometry.isDepthwise {
+            return Depthwise(geometry).backwardInput(gradientOutput: gradientOutput, weight: weight, gradientInput: gradientInput)
+        }
         switch ConvolutionStrategy.choose(for: geometry, pass: .backwardInput) {
         case .winograd:
             WinogradF2x3(geometry).backwardInput(gradientOutput: gradientOutput, weight: weight, gradientInput: gradientInput)
@@ -144,6 +148,9 @@ public enum ConvolutionKernels {
         _ geometry: ConvolutionGeometry, input: UnsafePointer<Float>, gradientOutput: UnsafePointer<Float>,
         gradientWeight: UnsafeMutablePointer<Float>
     ) {
+        if geometry.isDepthwise {
+            return Depthwise(geometry).backwardWeight(input: input, gradientOutput: gradientOutput, gradientWeight: gradientWeight)
+        }
         switch ConvolutionStrategy.choose(for: geometry, pass: .backwardWeight) {
         case .winograd:
             WinogradF2x3(geometry).backwardWeight(input: input, gradientOutput: gradientOutput, gradientWeight: gradientWeight)
@@ -556,6 +563,77 @@ private struct Im2col {
                                          a: groupGradient + start, lda: g.outputPlane, b: buffer, ldb: columns,
                                          beta: 1, c: gradientWeight + group * outPer * patchRows, ldc: patchRows)
                     start += columns
+                }
+            }
+        }
+    }
+}
+
+extension ConvolutionGeometry {
+    /// One input and one output channel per group (a depthwise convolution, as the blur-pool filters): direct loops,
+    /// where per-group GEMMs of one row would spend their time in call overhead.
+    var isDepthwise: Bool { groups > 1 && groups == inputChannels && groups == outputChannels }
+}
+
+/// Direct loops for depthwise convolutions (``ConvolutionGeometry/isDepthwise``), parallel over planes.
+struct Depthwise {
+    let g: ConvolutionGeometry
+
+    init(_ geometry: ConvolutionGeometry) { g = geometry }
+
+    /// Visits every (output position, tap, input position) inside the image for one plane.
+    @inline(__always)
+    func forEachTap(_ body: (_ output: Int, _ tap: Int, _ input: Int) -> Void) {
+        for oy in 0..<g.outputHeight {
+            for ky in 0..<g.kernelHeight {
+                let iy = oy * g.stride - g.padding + ky * g.dilation
+                guard iy >= 0 && iy < g.inputHeight else { continue }
+                for ox in 0..<g.outputWidth {
+                    for kx in 0..<g.kernelWidth {
+                        let ix = ox * g.stride - g.padding + kx * g.dilation
+                        guard ix >= 0 && ix < g.inputWidth else { continue }
+                        body(oy * g.outputWidth + ox, ky * g.kernelWidth + kx, iy * g.inputWidth + ix)
+                    }
+                }
+            }
+        }
+    }
+
+    var outputPlane: Int { g.outputHeight * g.outputWidth }
+    var taps: Int { g.kernelHeight * g.kernelWidth }
+
+    func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let planes = g.batch * g.inputChannels
+        Parallel.forEachRange(planes, minimumPerWorker: 1) { range in
+            for plane in range {
+                let (source, target, filter) = (input + plane * g.inputPlane, output + plane * outputPlane, weight + (plane % g.inputChannels) * taps)
+                target.update(repeating: 0, count: outputPlane)
+                forEachTap { out, tap, inp in target[out] += filter[tap] * source[inp] }
+            }
+        }
+    }
+
+    func backwardInput(gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradientInput: UnsafeMutablePointer<Float>) {
+        let planes = g.batch * g.inputChannels
+        Parallel.forEachRange(planes, minimumPerWorker: 1) { range in
+            for plane in range {
+                let (source, target, filter) = (gradientOutput + plane * outputPlane, gradientInput + plane * g.inputPlane,
+                                                weight + (plane % g.inputChannels) * taps)
+                target.update(repeating: 0, count: g.inputPlane)
+                forEachTap { out, tap, inp in target[inp] += filter[tap] * source[out] }
+            }
+        }
+    }
+
+    func backwardWeight(input: UnsafePointer<Float>, gradientOutput: UnsafePointer<Float>, gradientWeight: UnsafeMutablePointer<Float>) {
+        Parallel.forEachRange(g.inputChannels, minimumPerWorker: 1) { range in
+            for channel in range {
+                let target = gradientWeight + channel * taps
+                target.update(repeating: 0, count: taps)
+                for image in 0..<g.batch {
+                    let plane = image * g.inputChannels + channel
+                    let (source, upstream) = (input + plane * g.inputPlane, gradientOutput + plane * outputPlane)
+                    forEachTap { out, tap, inp in target[tap] += upstream[out] * source[inp] }
                 }
             }
         }
