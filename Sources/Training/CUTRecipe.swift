@@ -151,17 +151,17 @@ public final class CUTRecipe: TrainingRecipe {
 
     /// PatchNCE between the features of `source` and of its translation `target`, averaged over the layers, × λ_NCE.
     /// When the generator's input was the flipped source (flip equivariance), the query features are flipped back,
-    /// as the reference's.
+    /// as the reference's. The keys take no gradient (PatchNCE detaches them), so they are computed without a graph.
     func contrastiveLoss(source: Tensor, target: Tensor, flipped: Bool) -> Tensor {
         var queries = generator.features(target, at: options.layers)
         if flipped { queries = queries.map { $0.selected(Array((0..<$0.shape[3]).reversed()), axis: 3) } }
-        let keys = generator.features(source, at: options.layers)
+        let keys = withoutGradient { generator.features(source, at: options.layers) }
         var total: Tensor?
         for (layer, (query, key)) in zip(queries, keys).enumerated() {
             let positions = key.shape[2] * key.shape[3]
             let chosen = Array(random.permutation(positions).prefix(min(options.patches, positions)))
-            let loss = patchNCELoss(queries: projection.project(query, layer: layer, positions: chosen),
-                                    keys: projection.project(key, layer: layer, positions: chosen),
+            let projectedKeys = withoutGradient { projection.project(key, layer: layer, positions: chosen) }
+            let loss = patchNCELoss(queries: projection.project(query, layer: layer, positions: chosen), keys: projectedKeys,
                                     batch: source.shape[0], temperature: options.temperature) * options.lambdaNCE
             total = total.map { $0 + loss } ?? loss
         }
