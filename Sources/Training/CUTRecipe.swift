@@ -129,6 +129,9 @@ public final class CUTRecipe: TrainingRecipe {
                                      networks: [("G", generator, architecture.makeGenerator(generator: RandomGenerator(seed: 0)))])
     }
 
+    /// `[N, C, H, W]` mirrored left to right (recorded).
+    static func flippedHorizontally(_ tensor: Tensor) -> Tensor { tensor.selected(Array((0..<tensor.shape[3]).reversed()), axis: 3) }
+
     /// The channel count at each PatchNCE layer of the generator (a dry run on a small input).
     static func layerChannels(_ options: CUTOptions) -> [Int] {
         let architecture = options.architecture
@@ -154,7 +157,7 @@ public final class CUTRecipe: TrainingRecipe {
     /// as the reference's. The keys take no gradient (PatchNCE detaches them), so they are computed without a graph.
     func contrastiveLoss(source: Tensor, target: Tensor, flipped: Bool) -> Tensor {
         var queries = generator.features(target, at: options.layers)
-        if flipped { queries = queries.map { $0.selected(Array((0..<$0.shape[3]).reversed()), axis: 3) } }
+        if flipped { queries = queries.map(CUTRecipe.flippedHorizontally) }
         let keys = withoutGradient { generator.features(source, at: options.layers) }
         var total: Tensor?
         for (layer, (query, key)) in zip(queries, keys).enumerated() {
@@ -174,7 +177,7 @@ public final class CUTRecipe: TrainingRecipe {
         // The generator runs on A and (for the identity term) on B separately — with instance norm the same as the
         // reference's concatenated batch — so each part's graph is freed by its own backward.
         let flipped = options.flipEquivariance && random.nextDouble() < 0.5
-        let flip = { (tensor: Tensor) in flipped ? tensor.selected(Array((0..<tensor.shape[3]).reversed()), axis: 3) : tensor }
+        let flip = { (tensor: Tensor) in flipped ? CUTRecipe.flippedHorizontally(tensor) : tensor }
         let realA = batch.a
         let fakeB = generator(flip(realA))
         var losses: [String: Float] = [:]

@@ -108,7 +108,8 @@ public final class Pix2PixRecipe: TrainingRecipe {
                     penalties = penalties.map { $0 + penalty.loss } ?? penalty.loss
                     losses["D_GP"] = penalty.loss.item
                 }
-                ((lossFake + lossReal) * 0.5 + (penalties ?? Tensor(shape: [], repeating: 0))).backward()
+                let loss = (lossFake + lossReal) * 0.5
+                (penalties.map { loss + $0 } ?? loss).backward()
                 losses["D_hist"] = history.addPenaltyGradients("D")
                 optimizerD.step()
                 losses["D_fake"] = lossFake.item

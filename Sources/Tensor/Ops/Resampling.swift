@@ -30,20 +30,18 @@ extension Tensor {
                                  rows: rows, columns: columns, planes: planes)
         let inputShape = shape
         // The backward is the adjoint scatter; recorded (its own adjoint is this gather) for gradients of gradients.
-        let secondOrder = { (gradient: Tensor) -> [Tensor?] in
+        let scatter = { (gradient: Tensor) -> Tensor in
             let result = Tensor(uninitializedShape: inputShape)
             ResamplingKernels.scatter(gradient.pointer, result.pointer, inputHeight: height, inputWidth: width,
                                       rows: rows, columns: columns, planes: planes)
-            return [Tensor.record(result, name + "_backward", inputs: [gradient]) { upstream in
+            return result
+        }
+        let secondOrder = { (gradient: Tensor) -> [Tensor?] in
+            [Tensor.record(scatter(gradient), name + "_backward", inputs: [gradient]) { upstream in
                 [upstream.resampled(name, rows: rows, columns: columns)]
             }]
         }
-        return Tensor.record(output, name, inputs: [self], secondOrder: secondOrder) { gradient in
-            let result = Tensor(uninitializedShape: inputShape)
-            ResamplingKernels.scatter(gradient.pointer, result.pointer, inputHeight: height, inputWidth: width,
-                                      rows: rows, columns: columns, planes: planes)
-            return [result]
-        }
+        return Tensor.record(output, name, inputs: [self], secondOrder: secondOrder) { gradient in [scatter(gradient)] }
     }
 
     static func paddingMap(size: Int, before: Int, after: Int, mode: PaddingMode) -> AxisMap {
