@@ -130,6 +130,9 @@ struct BenchmarkSuite {
         for entry in cases where training.contains(entry.key) {
             BufferPool.drain()
             MemoryStatistics.resetPeak()
+            let base = Double(MemoryStatistics.residentBytes()) / 1_048_576
+            let tensorBase = BufferPool.liveBytes
+            BufferPool.resetPeakLiveBytes()
             let recipe = entry.make()
             let generator = RandomGenerator(seed: 3)
             let batch = Batch(a: Tensor.randomUniform([1, 3, entry.side, entry.side], low: -1, high: 1, generator: generator),
@@ -137,8 +140,12 @@ struct BenchmarkSuite {
                               pathsA: [], pathsB: [], indices: [0])
             let seconds = median { _ = recipe.step(batch) }
             let peak = Double(MemoryStatistics.peakResidentBytes()) / 1_048_576
-            results[entry.key] = ["seconds": seconds, "peak_rss_mb": peak]
-            log(String(format: "%-42@ %7.3f s   peak RSS %6.0f MB", entry.label as NSString, seconds, peak))
+            // Also the case's own memory: the RSS peak less what the process held before it (libraries, code), and the
+            // peak of live tensor bytes (networks, optimiser state, activations; without the allocator's caches).
+            let tensors = Double(BufferPool.peakLiveBytes - tensorBase) / 1_048_576
+            results[entry.key] = ["seconds": seconds, "peak_rss_mb": peak, "peak_above_base_mb": peak - base, "peak_tensor_mb": tensors]
+            log(String(format: "%-42@ %7.3f s   peak RSS %6.0f MB (%4.0f MB above the %3.0f MB before the case), tensors %5.0f MB",
+                       entry.label as NSString, seconds, peak, peak - base, base, tensors))
         }
         report.dictionary["training_iteration"] = results
     }
@@ -282,9 +289,14 @@ enum MemoryStatistics {
     }
 
     /// VmHWM: the peak resident set size since start or the last reset, in bytes.
-    static func peakResidentBytes() -> Int {
+    static func peakResidentBytes() -> Int { statusField("VmHWM:") }
+
+    /// VmRSS: the resident set size now, in bytes.
+    static func residentBytes() -> Int { statusField("VmRSS:") }
+
+    private static func statusField(_ name: String) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(name) {
             let digits = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
             return digits * 1024
         }

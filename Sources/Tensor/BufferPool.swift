@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Recycles large float buffers by exact size.
 ///
@@ -23,9 +24,23 @@ public enum BufferPool {
         var parkedBytes = 0
     }
     private static let state = Locked(State())
+    private static let live = Atomic<Int>(0)
+    private static let peakLive = Atomic<Int>(0)
+
+    /// Bytes of tensor storage alive now (handed out by ``allocate(_:)`` and not yet released; parked buffers excluded).
+    public static var liveBytes: Int { live.load(ordering: .relaxed) }
+
+    /// The largest ``liveBytes`` since the last ``resetPeakLiveBytes()`` — the tensors a computation needed at once,
+    /// independent of the allocator's caching (what PyTorch's `max_memory_allocated` reports).
+    public static var peakLiveBytes: Int { peakLive.load(ordering: .relaxed) }
+
+    /// Starts a new ``peakLiveBytes`` measurement from the bytes alive now.
+    public static func resetPeakLiveBytes() { peakLive.store(liveBytes, ordering: .relaxed) }
 
     /// A 64-byte aligned, uninitialised buffer of `count` floats.
     public static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let now = live.add(count * 4, ordering: .relaxed).newValue
+        peakLive.max(now, ordering: .relaxed)
         if count >= minimumPooledCount {
             let recycled = state.withLock { pool -> UnsafeMutablePointer<Float>? in
                 guard let pointer = pool.free[count]?.popLast() else { return nil }
@@ -44,6 +59,7 @@ public enum BufferPool {
 
     /// Returns a buffer obtained from ``allocate(_:)`` with the same `count`.
     public static func release(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
+        live.subtract(count * 4, ordering: .relaxed)
         guard count >= minimumPooledCount else { Foundation.free(pointer); return }
         let evicted = state.withLock { pool -> [UnsafeMutablePointer<Float>] in
             guard count * 4 <= pool.capacityBytes else { return [pointer] }

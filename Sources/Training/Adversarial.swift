@@ -42,7 +42,7 @@ public enum GANMode: String, Sendable, CaseIterable {
 }
 
 /// The training techniques of the GAN recipes beyond the reference's (Salimans et al. 2016 and later), shared by
-/// CycleGAN and pix2pix. The defaults are the reference's behaviour.
+/// CycleGAN, pix2pix and CUT. The defaults are the reference's behaviour.
 public struct AdversarialOptions: Sendable, Equatable {
     /// The target of real images in the discriminator's loss (one-sided label smoothing; 1: none). Fakes stay 0.
     public var realLabel: Float = 1
@@ -65,7 +65,7 @@ public struct AdversarialOptions: Sendable, Equatable {
     public init() {}
 }
 
-/// The stabilisers on the command line (`stylize train cyclegan|pix2pix`).
+/// The stabilisers on the command line (`stylize train cyclegan|pix2pix|cut|fastcut`, `colorize --method gan`).
 public struct AdversarialArguments: ParsableArguments {
     @Option(help: "One-sided label smoothing: the discriminator's target for real images (Salimans et al.: 0.9; fakes stay 0; vanilla and lsgan).")
     public var labelSmoothing: Float = 1
@@ -254,6 +254,55 @@ public func r1Penalty(_ critic: Module, real: Tensor, gamma: Float) -> (loss: Te
     let output = critic(input)
     let gradient = output.sum().gradients(withRespectTo: [input], createGraph: true)[0].reshaped([real.shape[0], -1])
     return ((gradient * gradient).sum(axes: [1]).mean() * (gamma / 2), output)
+}
+
+/// The discriminator's part of a step on `real` and (detached) `fake` images: ½(loss(D(real)) + loss(D(fake))) plus,
+/// when the options ask, the R1 penalty on `real` and WGAN-GP's gradient penalty on interpolates (α drawn from
+/// `random`). Backpropagates the sum into the critic's gradients and returns its parts.
+func discriminatorBackward(_ critic: Module, real: Tensor, fake: Tensor, mode: GANMode, options: AdversarialOptions,
+                           random: RandomGenerator) -> (real: Float, fake: Float, r1: Float?, gradientPenalty: Float?) {
+    var penalties: Tensor?
+    var (r1Value, penaltyValue): (Float?, Float?) = (nil, nil)
+    let realOutput: Tensor
+    if options.r1Gamma > 0 {
+        let r1 = r1Penalty(critic, real: real, gamma: options.r1Gamma)
+        (penalties, realOutput, r1Value) = (r1.loss, r1.output, r1.loss.item)
+    } else {
+        realOutput = critic(real)
+    }
+    if mode == .wgangp {
+        let penalty = gradientPenalty(critic, real: real, fake: fake, random: random, lambda: options.lambdaGradientPenalty)
+        penalties = penalties.map { $0 + penalty.loss } ?? penalty.loss
+        penaltyValue = penalty.loss.item
+    }
+    let lossReal = mode.discriminatorLoss(realOutput, real: true, realTarget: options.realLabel)
+    let lossFake = mode.discriminatorLoss(critic(fake), real: false)
+    let loss = (lossReal + lossFake) * 0.5
+    (penalties.map { loss + $0 } ?? loss).backward()
+    return (lossReal.item, lossFake.item, r1Value, penaltyValue)
+}
+
+/// The generator's adversarial terms for its images `fake`: the GAN loss of D(fake) and, with
+/// `--lambda-feature-matching`, feature matching against `real` (unweighted; see ``featureMatching``).
+func generatorAdversarialLoss(_ critic: Module, fake: Tensor, real: Tensor, paired: Bool, mode: GANMode,
+                              options: AdversarialOptions) -> (gan: Tensor, matching: Tensor?) {
+    guard options.lambdaFeatureMatching > 0 else { return (mode.generatorLoss(critic(fake)), nil) }
+    let matching = featureMatching(critic, fake: fake, real: real, paired: paired)
+    return (mode.generatorLoss(matching.output), matching.loss)
+}
+
+/// The training-state buffers of a recipe's stabilisers: the generators' averages, the historical means and the
+/// reference batches.
+func stabiliserBuffers(_ averages: GeneratorAverages, _ history: HistoricalAverages, _ references: ReferenceBatches) -> [String: Tensor] {
+    averages.buffers().merging(history.buffers()) { first, _ in first }.merging(references.buffers()) { first, _ in first }
+}
+
+/// Restores what ``stabiliserBuffers(_:_:_:)`` saved.
+func restoreStabilisers(_ averages: GeneratorAverages, _ history: HistoricalAverages, _ references: ReferenceBatches,
+                        from buffers: [String: Tensor]) throws {
+    try averages.restore(buffers)
+    try history.restore(buffers)
+    references.restore(buffers)
 }
 
 /// The reference batches of `--norm virtual_batch`: copies of the first batch a run trains on (A and B), kept in the

@@ -106,6 +106,8 @@ public final class CUTRecipe: TrainingRecipe {
     public let projection: PatchProjection
     let optimizerG: Adam, optimizerD: Adam, optimizerF: Adam
     let averages: GeneratorAverages
+    let history: HistoricalAverages
+    let references: ReferenceBatches
     var latest: [(label: String, tensor: Tensor)] = []
 
     public init(options: CUTOptions, training: TrainingOptions) {
@@ -127,6 +129,8 @@ public final class CUTRecipe: TrainingRecipe {
         (optimizerG, optimizerD, optimizerF) = (adam(generator), adam(discriminator), adam(projection))
         averages = GeneratorAverages(decay: options.adversarial.generatorAverageDecay,
                                      networks: [("G", generator, architecture.makeGenerator(generator: RandomGenerator(seed: 0)))])
+        history = HistoricalAverages(lambda: options.adversarial.lambdaHistorical, networks: [("G", generator), ("D", discriminator)])
+        references = ReferenceBatches(enabled: architecture.normalization == .virtualBatch || options.discriminator.normalization == .virtualBatch)
     }
 
     /// `[N, C, H, W]` mirrored left to right (recorded).
@@ -145,7 +149,12 @@ public final class CUTRecipe: TrainingRecipe {
     public var modules: [String: Module] { ["G": generator, "D": discriminator, "F": projection] }
     public var optimizers: [String: any Optimizer] { ["G": optimizerG, "D": optimizerD, "F": optimizerF] }
     public var learningRateScales: [String: Float] { ["D": options.adversarial.discriminatorLearningRateScale] }
-    public var lossNames: [String] { ["G_GAN", "D_real", "D_fake", "G", "NCE"] + (options.identityNCE ? ["NCE_Y"] : []) }
+    public var lossNames: [String] {
+        let adversarial = options.adversarial
+        return ["G_GAN"] + (adversarial.lambdaFeatureMatching > 0 ? ["G_FM"] : []) + ["D_real", "D_fake"]
+            + (options.ganMode == .wgangp ? ["D_GP"] : []) + (adversarial.r1Gamma > 0 ? ["D_R1"] : [])
+            + (adversarial.lambdaHistorical > 0 ? ["G_hist", "D_hist"] : []) + ["G", "NCE"] + (options.identityNCE ? ["NCE_Y"] : [])
+    }
     public var visualLabels: [String] { ["real_A", "fake_B", "real_B"] + (options.identityNCE ? ["idt_B"] : []) }
 
     public var exportedGenerators: [(name: String, module: Module, metadata: [String: String])] {
@@ -154,11 +163,12 @@ public final class CUTRecipe: TrainingRecipe {
 
     /// PatchNCE between the features of `source` and of its translation `target`, averaged over the layers, × λ_NCE.
     /// When the generator's input was the flipped source (flip equivariance), the query features are flipped back,
-    /// as the reference's. The keys take no gradient (PatchNCE detaches them), so they are computed without a graph.
-    func contrastiveLoss(source: Tensor, target: Tensor, flipped: Bool) -> Tensor {
+    /// as the reference's. The keys take no gradient (PatchNCE detaches them): `keys` are the source's features from
+    /// the forward pass that made `target` (same weights, same input), else they are computed without a graph.
+    func contrastiveLoss(source: Tensor, target: Tensor, flipped: Bool, keys given: [Tensor]?) -> Tensor {
         var queries = generator.features(target, at: options.layers)
         if flipped { queries = queries.map(CUTRecipe.flippedHorizontally) }
-        let keys = withoutGradient { generator.features(source, at: options.layers) }
+        let keys = given?.map { $0.detached() } ?? withoutGradient { generator.features(source, at: options.layers) }
         var total: Tensor?
         for (layer, (query, key)) in zip(queries, keys).enumerated() {
             let positions = key.shape[2] * key.shape[3]
@@ -171,51 +181,76 @@ public final class CUTRecipe: TrainingRecipe {
         return total! / Float(options.layers.count)
     }
 
+    /// G(`input`, flipped when `flipped`) and, unless flipped, the input's PatchNCE features from the same pass (a
+    /// flipped pass's features are not the unflipped input's: the keys are then computed apart).
+    func translate(_ input: Tensor, flipped: Bool) -> (output: Tensor, keys: [Tensor]?) {
+        guard !flipped else { return (generator(CUTRecipe.flippedHorizontally(input)), nil) }
+        let result = generator.forward(input, keeping: options.layers)
+        return (result.output, result.features)
+    }
+
     public func step(_ batch: Batch) -> [String: Float] {
         guard let realB = batch.b else { preconditionFailure("CUT needs batches with A and B images") }
         for network in [generator, discriminator, projection] as [Module] { network.train() }
         // The generator runs on A and (for the identity term) on B separately — with instance norm the same as the
         // reference's concatenated batch — so each part's graph is freed by its own backward.
         let flipped = options.flipEquivariance && random.nextDouble() < 0.5
-        let flip = { (tensor: Tensor) in flipped ? CUTRecipe.flippedHorizontally(tensor) : tensor }
         let realA = batch.a
-        let fakeB = generator(flip(realA))
+        // --norm virtual_batch: a reference pass before each part whose backward consumes the graph.
+        references.remember(batch)
+        references.refresh([(generator, references.a)])
+        let (fakeB, keysA) = translate(realA, flipped: flipped)
         var losses: [String: Float] = [:]
 
-        // Discriminator.
+        // Discriminator (with R1 / the gradient penalty when asked), --d-steps times on this batch.
         discriminator.setRequiresGradient(true)
         let fakeDetached = fakeB.detached()
         for _ in 0..<options.adversarial.discriminatorSteps {
             optimizerD.zeroGrad()
-            let lossFake = options.ganMode.discriminatorLoss(discriminator(fakeDetached), real: false)
-            let lossReal = options.ganMode.discriminatorLoss(discriminator(realB), real: true, realTarget: options.adversarial.realLabel)
-            ((lossFake + lossReal) * 0.5).backward()
+            references.refresh([(discriminator, references.b)])
+            let parts = discriminatorBackward(discriminator, real: realB, fake: fakeDetached, mode: options.ganMode,
+                                              options: options.adversarial, random: random)
+            (losses["D_real"], losses["D_fake"]) = (parts.real, parts.fake)
+            (losses["D_R1"], losses["D_GP"]) = (parts.r1, parts.gradientPenalty)
+            losses["D_hist"] = history.addPenaltyGradients("D")
             optimizerD.step()
-            (losses["D_fake"], losses["D_real"]) = (lossFake.item, lossReal.item)
         }
 
-        // Generator and projection head: GAN + NCE(a, G(a)) [· ½ with the identity term], then ½·NCE(b, G(b)).
+        // Generator and projection head: GAN (+ feature matching) + NCE(a, G(a)) [· ½ with the identity term], then
+        // ½·NCE(b, G(b)).
         discriminator.setRequiresGradient(false)
         optimizerG.zeroGrad()
         optimizerF.zeroGrad()
-        let lossGAN = options.ganMode.generatorLoss(discriminator(fakeB)) * options.lambdaGAN
-        let lossNCE = contrastiveLoss(source: realA, target: fakeB, flipped: flipped)
+        references.refresh([(discriminator, references.b)])
+        let (gan, matching) = generatorAdversarialLoss(discriminator, fake: fakeB, real: realB, paired: false, mode: options.ganMode,
+                                                       options: options.adversarial)
+        let lossGAN = gan * options.lambdaGAN
+        let lossNCE = contrastiveLoss(source: realA, target: fakeB, flipped: flipped, keys: keysA)
         let share: Float = options.identityNCE ? 0.5 : 1
-        (lossGAN + lossNCE * share).backward()
-        var total = lossGAN.item + lossNCE.item * share
+        var lossG = lossGAN + lossNCE * share
+        if let matching {
+            lossG = lossG + matching * options.adversarial.lambdaFeatureMatching
+            losses["G_FM"] = matching.item
+        }
+        lossG.backward()
+        var total = lossG.item
         losses["NCE"] = lossNCE.item
         var identity: Tensor?
         if options.identityNCE {
-            let identityB = generator(flip(realB))
-            let lossIdentity = contrastiveLoss(source: realB, target: identityB, flipped: flipped)
+            references.refresh([(generator, references.a)])
+            let (identityB, keysB) = translate(realB, flipped: flipped)
+            let lossIdentity = contrastiveLoss(source: realB, target: identityB, flipped: flipped, keys: keysB)
             (lossIdentity * share).backward()
             losses["NCE_Y"] = lossIdentity.item
             total += lossIdentity.item * share
             identity = identityB.detached()
         }
+        losses["G_hist"] = history.addPenaltyGradients("G")
         optimizerG.step()
         optimizerF.step()
         averages.update()
+        history.update()
+        for network in [generator, discriminator] as [Module] { VirtualBatchNorm2d.endStep(network) }
         (losses["G_GAN"], losses["G"]) = (lossGAN.item, total)
         latest = [("real_A", realA), ("fake_B", fakeDetached), ("real_B", realB)] + (identity.map { [("idt_B", $0)] } ?? [])
         return losses
@@ -225,8 +260,8 @@ public final class CUTRecipe: TrainingRecipe {
         latest.map { ($0.label, Image(tensor: $0.tensor.sliced(axis: 0, 0..<1))) }
     }
 
-    public func buffers() -> [String: Tensor] { averages.buffers() }
-    public func restore(buffers: [String: Tensor]) throws { try averages.restore(buffers) }
+    public func buffers() -> [String: Tensor] { stabiliserBuffers(averages, history, references) }
+    public func restore(buffers: [String: Tensor]) throws { try restoreStabilisers(averages, history, references, from: buffers) }
 }
 
 // MARK: - Command line
@@ -271,13 +306,6 @@ public struct CUTArguments: ParsableArguments {
         try GANNetworkArguments.checkCrop(preprocessing, generator: options.architecture, discriminator: options.discriminator)
         options.ganMode = networks.gan(default: .lsgan)
         options.adversarial = try adversarial.options(learningRate: learningRate, mode: options.ganMode)
-        let unsupported = [("--gan-mode wgangp", options.ganMode == .wgangp), ("--r1-gamma", options.adversarial.r1Gamma > 0),
-                           ("--lambda-feature-matching", options.adversarial.lambdaFeatureMatching > 0),
-                           ("--lambda-historical", options.adversarial.lambdaHistorical > 0),
-                           ("--norm virtual_batch", options.architecture.normalization == .virtualBatch)].filter(\.1).map(\.0)
-        guard unsupported.isEmpty else {
-            throw ValidationError("\(mode.rawValue) does not take \(unsupported.joined(separator: ", ")) yet (cyclegan and pix2pix do)")
-        }
         options.lambdaGAN = lambdaGan
         if let lambdaNce { options.lambdaNCE = lambdaNce }
         if let nceIdt { options.identityNCE = nceIdt }

@@ -133,14 +133,8 @@ public final class CycleGANRecipe: TrainingRecipe {
             -> (fake: Tensor, gan: Float, cycle: Float, matching: Float?, reconstructed: Tensor) {
             let fake = forward(real)
             let reconstructed = backward(fake)
-            var matching: Tensor?
-            let output: Tensor
-            if options.adversarial.lambdaFeatureMatching > 0 {
-                (matching, output) = featureMatching(critic, fake: fake, real: target, paired: false)
-            } else {
-                output = critic(fake)
-            }
-            let gan = options.ganMode.generatorLoss(output)
+            let (gan, matching) = generatorAdversarialLoss(critic, fake: fake, real: target, paired: false, mode: options.ganMode,
+                                                           options: options.adversarial)
             let cycleLoss = Tensor.l1Loss(reconstructed, real)
             var total = gan + cycleLoss * lambda
             if let matching { total = total + matching * options.adversarial.lambdaFeatureMatching }
@@ -167,24 +161,10 @@ public final class CycleGANRecipe: TrainingRecipe {
         let pooledB = poolB.query(cycleA.fake, generator: random), pooledA = poolA.query(cycleB.fake, generator: random)
         var penaltyTotals: [String: Float] = [:]
         func discriminate(_ critic: Module, real: Tensor, fake: Tensor) -> Float {
-            var penalties: Tensor?
-            let realOutput: Tensor
-            if options.adversarial.r1Gamma > 0 {
-                let r1 = r1Penalty(critic, real: real, gamma: options.adversarial.r1Gamma)
-                (penalties, realOutput) = (r1.loss, r1.output)
-                penaltyTotals["D_R1", default: 0] += r1.loss.item
-            } else {
-                realOutput = critic(real)
-            }
-            if options.ganMode == .wgangp {
-                let penalty = gradientPenalty(critic, real: real, fake: fake, random: random, lambda: options.adversarial.lambdaGradientPenalty)
-                penalties = penalties.map { $0 + penalty.loss } ?? penalty.loss
-                penaltyTotals["D_GP", default: 0] += penalty.loss.item
-            }
-            let loss = (options.ganMode.discriminatorLoss(realOutput, real: true, realTarget: options.adversarial.realLabel)
-                + options.ganMode.discriminatorLoss(critic(fake), real: false)) * 0.5
-            (penalties.map { loss + $0 } ?? loss).backward()
-            return loss.item
+            let parts = discriminatorBackward(critic, real: real, fake: fake, mode: options.ganMode, options: options.adversarial, random: random)
+            if let r1 = parts.r1 { penaltyTotals["D_R1", default: 0] += r1 }
+            if let penalty = parts.gradientPenalty { penaltyTotals["D_GP", default: 0] += penalty }
+            return (parts.real + parts.fake) * 0.5
         }
         for _ in 0..<options.adversarial.discriminatorSteps {
             optimizerD.zeroGrad()
@@ -213,16 +193,13 @@ public final class CycleGANRecipe: TrainingRecipe {
 
     public func buffers() -> [String: Tensor] {
         poolA.buffers(prefix: "pool_A").merging(poolB.buffers(prefix: "pool_B")) { first, _ in first }
-            .merging(averages.buffers()) { first, _ in first }.merging(history.buffers()) { first, _ in first }
-            .merging(references.buffers()) { first, _ in first }
+            .merging(stabiliserBuffers(averages, history, references)) { first, _ in first }
     }
 
     public func restore(buffers: [String: Tensor]) throws {
         poolA.restore(buffers, prefix: "pool_A")
         poolB.restore(buffers, prefix: "pool_B")
-        try averages.restore(buffers)
-        try history.restore(buffers)
-        references.restore(buffers)
+        try restoreStabilisers(averages, history, references, from: buffers)
     }
 }
 

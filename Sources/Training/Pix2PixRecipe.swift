@@ -91,29 +91,12 @@ public final class Pix2PixRecipe: TrainingRecipe {
             for _ in 0..<options.adversarial.discriminatorSteps {
                 optimizerD.zeroGrad()
                 references.refresh([(discriminator, referencePair)])
-                let lossFake = options.ganMode.discriminatorLoss(discriminator(fakePair), real: false)
-                var penalties: Tensor?
-                let realOutput: Tensor
-                if options.adversarial.r1Gamma > 0 {
-                    let r1 = r1Penalty(discriminator, real: realPair, gamma: options.adversarial.r1Gamma)
-                    (penalties, realOutput) = (r1.loss, r1.output)
-                    losses["D_R1"] = r1.loss.item
-                } else {
-                    realOutput = discriminator(realPair)
-                }
-                let lossReal = options.ganMode.discriminatorLoss(realOutput, real: true, realTarget: options.adversarial.realLabel)
-                if options.ganMode == .wgangp {
-                    let penalty = gradientPenalty(discriminator, real: realPair, fake: fakePair, random: random,
-                                                  lambda: options.adversarial.lambdaGradientPenalty)
-                    penalties = penalties.map { $0 + penalty.loss } ?? penalty.loss
-                    losses["D_GP"] = penalty.loss.item
-                }
-                let loss = (lossFake + lossReal) * 0.5
-                (penalties.map { loss + $0 } ?? loss).backward()
+                let parts = discriminatorBackward(discriminator, real: realPair, fake: fakePair, mode: options.ganMode,
+                                                  options: options.adversarial, random: random)
+                (losses["D_real"], losses["D_fake"]) = (parts.real, parts.fake)
+                (losses["D_R1"], losses["D_GP"]) = (parts.r1, parts.gradientPenalty)
                 losses["D_hist"] = history.addPenaltyGradients("D")
                 optimizerD.step()
-                losses["D_fake"] = lossFake.item
-                losses["D_real"] = lossReal.item
             }
         }
         optimizerG.zeroGrad()
@@ -124,16 +107,12 @@ public final class Pix2PixRecipe: TrainingRecipe {
             discriminator.setRequiresGradient(false)
             references.refresh([(discriminator, referencePair)])
             let fakePair = Tensor.concatenated([realA, fakeB], axis: 1)
-            let output: Tensor
-            if options.adversarial.lambdaFeatureMatching > 0 {
-                let matching = featureMatching(discriminator, fake: fakePair, real: Tensor.concatenated([realA, realB], axis: 1), paired: true)
-                losses["G_FM"] = matching.loss.item
-                lossG = lossG + matching.loss * options.adversarial.lambdaFeatureMatching
-                output = matching.output
-            } else {
-                output = discriminator(fakePair)
+            let (lossGAN, matching) = generatorAdversarialLoss(discriminator, fake: fakePair, real: Tensor.concatenated([realA, realB], axis: 1),
+                                                               paired: true, mode: options.ganMode, options: options.adversarial)
+            if let matching {
+                losses["G_FM"] = matching.item
+                lossG = lossG + matching * options.adversarial.lambdaFeatureMatching
             }
-            let lossGAN = options.ganMode.generatorLoss(output)
             losses["G_GAN"] = lossGAN.item
             lossG = lossG + lossGAN * options.lambdaGAN
         }
@@ -160,14 +139,8 @@ public final class Pix2PixRecipe: TrainingRecipe {
                 ("real_B", Image(tensor: first(latest.realB)))]
     }
 
-    public func buffers() -> [String: Tensor] {
-        averages.buffers().merging(history.buffers()) { first, _ in first }.merging(references.buffers()) { first, _ in first }
-    }
-    public func restore(buffers: [String: Tensor]) throws {
-        try averages.restore(buffers)
-        try history.restore(buffers)
-        references.restore(buffers)
-    }
+    public func buffers() -> [String: Tensor] { stabiliserBuffers(averages, history, references) }
+    public func restore(buffers: [String: Tensor]) throws { try restoreStabilisers(averages, history, references, from: buffers) }
 }
 
 // MARK: - Command line

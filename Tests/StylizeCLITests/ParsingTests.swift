@@ -31,7 +31,7 @@ final class ParsingTests: XCTestCase {
         XCTAssertEqual(layers.exitCode, 64)
         XCTAssertTrue(layers.message.contains("--nce-layers"), layers.message)
         // The GAN stabilisers, in each GAN recipe.
-        for recipe in [["cyclegan"], ["pix2pix"], ["cut"], ["colorize", "--method", "gan"]] {
+        for recipe in [["cyclegan"], ["pix2pix"], ["cut"], ["fastcut"], ["colorize", "--method", "gan"]] {
             XCTAssertNotNil(parse(["train"] + recipe + ["--name", "x", "--dataroot", "d", "--gan-mode", "hinge", "--d-steps", "2",
                                                         "--lr-d", "4e-4", "--ema-g", "0.999"]).command, "\(recipe)")
             XCTAssertNotNil(parse(["train"] + recipe + ["--name", "x", "--dataroot", "d", "--label-smoothing", "0.9"]).command, "\(recipe)")

@@ -82,6 +82,23 @@ final class TensorBehaviourTests: XCTestCase {
         XCTAssertNil(weakStorage)
     }
 
+    /// The live-tensor counter behind the bench's memory figures: a 2²⁰-float tensor adds 4 MB while alive (pooled or
+    /// not), the peak remembers it after release, and a reset starts from what is alive.
+    func testLiveTensorBytesAreCounted() {
+        let before = BufferPool.liveBytes
+        BufferPool.resetPeakLiveBytes()
+        do {
+            let large = Tensor.zeros([1 << 20])
+            let small = Tensor.zeros([10])
+            XCTAssertEqual(BufferPool.liveBytes - before, (1 << 22) + 40)
+            XCTAssertEqual(large.count + small.count, (1 << 20) + 10)
+        }
+        XCTAssertEqual(BufferPool.liveBytes, before)
+        XCTAssertEqual(BufferPool.peakLiveBytes - before, (1 << 22) + 40)
+        BufferPool.resetPeakLiveBytes()
+        XCTAssertEqual(BufferPool.peakLiveBytes, before)
+    }
+
     func testSeededRandomnessIsDeterministic() {
         let a = Tensor.randomNormal([100], generator: RandomGenerator(seed: 42))
         let b = Tensor.randomNormal([100], generator: RandomGenerator(seed: 42))

@@ -137,15 +137,7 @@ final class CycleGANTests: XCTestCase {
         var options = tinyOptions(identity: 0.5, pool: 2)
         if stabilised {
             options.adversarial.realLabel = 0.9
-            options.adversarial.discriminatorSteps = 2
-            options.adversarial.discriminatorLearningRateScale = 0.5
-            options.adversarial.lambdaFeatureMatching = 1
-            options.adversarial.lambdaHistorical = 0.1
-            options.adversarial.generatorAverageDecay = 0.9
-            options.discriminator.minibatchStandardDeviation = true
-            options.discriminator.spectralNormalization = true
-            options.architecture.normalization = .virtualBatch
-            options.discriminator.normalization = .virtualBatch
+            enableEveryStabiliser(&options.adversarial, generator: &options.architecture, discriminator: &options.discriminator)
         }
         func trainer(_ name: String, stopAt: Int? = nil) throws -> Trainer {
             var training = TrainingOptions(name: name, checkpoints: root.appendingPathComponent("checkpoints"))
@@ -218,4 +210,20 @@ final class CycleGANTests: XCTestCase {
         copy.restore(pool.buffers(prefix: "pool_A").merging(["pool_B.0": Tensor(shape: [1, 1, 1, 1], repeating: 99)]) { $1 }, prefix: "pool_A")
         XCTAssertEqual(copy.images.map(\.item), pool.images.map(\.item))
     }
+}
+
+/// Every stabiliser that does not change the GAN loss: two discriminator steps at half the learning rate, feature
+/// matching, historical averaging, the generators' average, minibatch standard deviation, spectral normalisation and
+/// virtual batch norm in both networks.
+func enableEveryStabiliser(_ adversarial: inout AdversarialOptions, generator: inout GeneratorArchitecture,
+                           discriminator: inout DiscriminatorArchitecture) {
+    adversarial.discriminatorSteps = 2
+    adversarial.discriminatorLearningRateScale = 0.5
+    adversarial.lambdaFeatureMatching = 1
+    adversarial.lambdaHistorical = 0.1
+    adversarial.generatorAverageDecay = 0.9
+    discriminator.minibatchStandardDeviation = true
+    discriminator.spectralNormalization = true
+    generator.normalization = .virtualBatch
+    discriminator.normalization = .virtualBatch
 }

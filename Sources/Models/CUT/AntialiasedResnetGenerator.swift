@@ -66,22 +66,29 @@ public final class AntialiasedResnetGenerator: Module {
         registerModule("model", model)
     }
 
-    public override func forward(_ input: Tensor) -> Tensor {
-        precondition(input.rank == 4 && input.shape[2] % 4 == 0 && input.shape[3] % 4 == 0,
-                     "AntialiasedResnetGenerator needs [N, C, H, W] with sides divisible by 4, got \(input.shape)")
-        return model(input)
-    }
+    public override func forward(_ input: Tensor) -> Tensor { run(input, keeping: [], whole: true).output }
 
     /// The outputs of the layers at `indices` (ascending), running only as far as the last (CUT's `encode_only`).
-    public func features(_ input: Tensor, at indices: [Int]) -> [Tensor] {
+    public func features(_ input: Tensor, at indices: [Int]) -> [Tensor] { run(input, keeping: indices, whole: false).features }
+
+    /// The whole forward pass (`[N, outputChannels, H, W]`) and, on the way, the outputs of the layers at `indices`
+    /// (ascending) — the same tensors ``features(_:at:)`` computes, without a second pass.
+    public func forward(_ input: Tensor, keeping indices: [Int]) -> (output: Tensor, features: [Tensor]) {
+        let result = run(input, keeping: indices, whole: true)
+        return (result.output, result.features)
+    }
+
+    private func run(_ input: Tensor, keeping indices: [Int], whole: Bool) -> (output: Tensor, features: [Tensor]) {
+        precondition(!whole || (input.rank == 4 && input.shape[2] % 4 == 0 && input.shape[3] % 4 == 0),
+                     "AntialiasedResnetGenerator needs [N, C, H, W] with sides divisible by 4, got \(input.shape)")
         var current = input
         var kept: [Tensor] = []
         for (index, layer) in model.layers.enumerated() {
             current = layer(current)
             if indices.contains(index) { kept.append(current) }
-            if index == indices.last { break }
+            if !whole, index == indices.last { break }
         }
-        return kept
+        return (current, kept)
     }
 }
 
