@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "Console"),
 
         // MARK: - Engine
+        /// Processes of one MPI job (Open MPI loaded at run time only under mpirun) and deterministic shards.
+        .target(name: "Distributed"),
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "NN", dependencies: ["Tensor", "SafeFiles"]),
 
@@ -58,7 +60,7 @@ let package = Package(
         // MARK: - Training
         .target(
             name: "Training",
-            dependencies: ["Tensor", "NN", "Models", "Pipelines", "ImageIO", "Datasets", "SafeFiles", "Console",
+            dependencies: ["Tensor", "NN", "Models", "Pipelines", "ImageIO", "Datasets", "SafeFiles", "Console", "Distributed",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
@@ -66,7 +68,7 @@ let package = Package(
         .target(
             name: "StylizeCLI",
             dependencies: [
-                "Tensor", "NN", "Models", "ModelHub", "Pipelines", "ImageIO", "Datasets", "Training", "SafeFiles", "Console",
+                "Tensor", "NN", "Models", "ModelHub", "Pipelines", "ImageIO", "Datasets", "Training", "SafeFiles", "Console", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -84,7 +86,8 @@ let package = Package(
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub", "Models", "NN", "Tensor", "_TestSupport"]),
         .testTarget(name: "SafeFilesTests", dependencies: ["SafeFiles", "_TestSupport"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console"]),
-        .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport", "NN", "Console"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport", "NN", "Tensor", "Console"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -32,6 +32,10 @@ public enum LoadFailurePolicy: String, Sendable, CaseIterable {
 ///
 /// Every random choice of a sample comes from a generator seeded by (seed, epoch, position), so an
 /// epoch's batches are identical whatever the number of workers or their timing.
+///
+/// Data-parallel training: replica r of R visits positions r, r + R, r + 2R, … of the epoch's order, padded by
+/// wrapping to a multiple of R (as PyTorch's `DistributedSampler`), so every replica has the same number of batches
+/// and batch k of the R replicas together holds positions k·R·B ..< (k + 1)·R·B — one process's batch of R·B.
 public final class DataLoader: @unchecked Sendable {
     public let dataset: any Dataset
     public let batchSize: Int
@@ -40,12 +44,16 @@ public final class DataLoader: @unchecked Sendable {
     public let workers: Int
     public let prefetchBatches: Int
     public let failurePolicy: LoadFailurePolicy
+    /// This loader's replica (0 ..< ``replicas``) in data-parallel training.
+    public let replica: Int
+    public let replicas: Int
     public let warning: @Sendable (String) -> Void
 
     public init(dataset: any Dataset, batchSize: Int = 1, shuffle: Bool = true, seed: UInt64 = 0, workers: Int = 2,
-                prefetchBatches: Int = 4, failurePolicy: LoadFailurePolicy = .skip,
+                prefetchBatches: Int = 4, failurePolicy: LoadFailurePolicy = .skip, replica: Int = 0, replicas: Int = 1,
                 warning: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("warning: " + $0 + "\n").utf8)) }) {
-        precondition(batchSize >= 1 && workers >= 1 && prefetchBatches >= 1, "invalid loader configuration")
+        precondition(batchSize >= 1 && workers >= 1 && prefetchBatches >= 1 && replicas >= 1 && (0..<replicas).contains(replica),
+                     "invalid loader configuration")
         self.dataset = dataset
         self.batchSize = batchSize
         self.shuffle = shuffle
@@ -53,11 +61,16 @@ public final class DataLoader: @unchecked Sendable {
         self.workers = workers
         self.prefetchBatches = prefetchBatches
         self.failurePolicy = failurePolicy
+        self.replica = replica
+        self.replicas = replicas
         self.warning = warning
     }
 
     /// Number of batches per epoch (the last one may be smaller).
-    public var batchCount: Int { (dataset.count + batchSize - 1) / batchSize }
+    public var batchCount: Int { (positionCount + batchSize - 1) / batchSize }
+
+    /// Samples this replica visits per epoch: ⌈count / replicas⌉.
+    var positionCount: Int { (dataset.count + replicas - 1) / replicas }
 
     /// A reproducible 64-bit mix of the loader seed with other integers (SplitMix64 finaliser).
     static func mix(_ values: UInt64...) -> UInt64 {
@@ -85,10 +98,11 @@ public final class DataLoader: @unchecked Sendable {
 
     /// Builds batch `number` of an epoch whose order is `order`; nil when every sample was skipped.
     func makeBatch(_ number: Int, order: [Int], epoch: Int) throws -> Batch? {
-        let positions = (number * batchSize)..<Swift.min((number + 1) * batchSize, order.count)
         var samples: [(Int, Sample)] = []
-        for position in positions {
-            let index = order[position]
+        for local in (number * batchSize)..<Swift.min((number + 1) * batchSize, positionCount) {
+            // The seed takes the unwrapped position, so a wrapped sample gets its own crop and flip.
+            let position = local * replicas + replica
+            let index = order[position % order.count]
             let generator = RandomGenerator(seed: DataLoader.mix(seed, UInt64(epoch), UInt64(position), 0x5A17))
             do {
                 samples.append((index, try dataset.sample(at: index, generator: generator)))

@@ -58,11 +58,17 @@ public enum AtomicFile {
     /// are kept. With `foundationTemporaries`, also Foundation's own `.dat.nosync…` leftovers (from writes made
     /// before this scheme), for folders only this tool writes into. Returns the names removed.
     @discardableResult
-    public static func removeStale(in folder: URL, foundationTemporaries: Bool = false) -> [String] {
+    /// With `targets`, only the temporaries of those file names are considered (a shard of a batch job touches only
+    /// its own outputs' leftovers: another machine's writer has a process id this one cannot check).
+    public static func removeStale(in folder: URL, foundationTemporaries: Bool = false, targets: Set<String>? = nil) -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
         var removed: [String] = []
         for name in names {
             var stale = false
+            if let targets {
+                guard let range = name.range(of: partialMarker), name.hasPrefix("."),
+                      targets.contains(String(name[name.index(after: name.startIndex)..<range.lowerBound])) else { continue }
+            }
             if let pid = owner(ofPartial: name) {
                 stale = pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
             } else if foundationTemporaries && name.hasPrefix(".dat.nosync") {

@@ -1,4 +1,5 @@
 import Datasets
+import Distributed
 import Foundation
 import ImageIO
 import SafeFiles
@@ -45,12 +46,22 @@ enum BatchPlanError: Error, Equatable, CustomStringConvertible {
 /// ever be an input; files inside the output folder are not inputs.
 struct TranslationPlan {
     var jobs: [TranslationJob] = []
+    /// The part of the inputs `jobs` holds (``restrict(to:)``), and how many jobs all parts hold.
+    var shard = Shard.all
+    var allJobs = 0
     /// Image files inside the output folder, not taken as inputs.
     var excluded = 0
     /// Files skipped because stylize cannot read their format, by extension (`webp` → 2).
     var unsupported: [String: Int] = [:]
     /// Resolved input folders (for the check that an existing output is not a user's file inside one).
     var inputFolders: [URL] = []
+
+    /// Keeps the jobs of `part` (after the checks, which cover every input).
+    mutating func restrict(to part: Shard) {
+        shard = part
+        allJobs = jobs.count
+        jobs = part.part(of: jobs)
+    }
 
     static func make(inputs: [String], output: URL, recursive: Bool, format: ImageFormat?) throws -> TranslationPlan {
         var isDirectory: ObjCBool = false

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Console
+import Distributed
 import Foundation
 import ImageIO
 import SafeFiles
@@ -62,10 +63,13 @@ struct BatchRun {
 
     /// Runs `translate` on every pending job. `describe` is printed first with the counts.
     func execute(describe: String, translate: (Image, String, @escaping (Int, Int) -> Void) throws -> Image) throws {
-        guard !plan.jobs.isEmpty else { throw NoInputImages(inputs: inputs, unsupported: plan.unsupportedSummary) }
+        guard plan.allJobs > 0 || !plan.jobs.isEmpty else { throw NoInputImages(inputs: inputs, unsupported: plan.unsupportedSummary) }
         try Folder.checkWritable(output)
+        let sharded = plan.shard.count > 1
+        // A shard removes only its own outputs' leftovers (another machine's writers have process ids it cannot check).
+        let targets = sharded ? Set(plan.jobs.map { $0.output.lastPathComponent }) : nil
         for folder in Set(plan.jobs.map { $0.output.deletingLastPathComponent().path }) {
-            AtomicFile.removeStale(in: URL(fileURLWithPath: folder))
+            AtomicFile.removeStale(in: URL(fileURLWithPath: folder), targets: targets)
         }
         let manifest = OutputManifest(folder: output)
         if overwrite { try plan.checkOverwrites(manifest: manifest) }
@@ -80,7 +84,8 @@ struct BatchRun {
         }
         let skipped = plan.jobs.count - pending.count
         if plan.excluded > 0 { log("excluded \(plan.excluded) file(s) inside the output folder") }
-        log("\(describe): \(pending.count) to do, \(skipped) already done")
+        let shardLabel = sharded ? "shard \(plan.shard) (\(plan.jobs.count) of \(plan.allJobs) files): " : ""
+        log("\(shardLabel)\(describe): \(pending.count) to do, \(skipped) already done")
 
         let progress = BatchProgress(total: pending.count, quiet: quiet)
         let encodeQueue = DispatchQueue(label: "stylize.encode")
@@ -116,8 +121,16 @@ struct BatchRun {
             let message = reason.contains(path) ? reason : "\(path): \(reason)"
             FileHandle.standardError.write(Data("failed: \(message)\n".utf8))
         }
-        print(String(format: "done %d, skipped %d (already there), failed %d, %.1f s (%.3f s per image)", pending.count - failed.count,
-                     skipped, failed.count, seconds, seconds / Double(max(pending.count, 1))))
+        print(shardLabel + String(format: "done %d, skipped %d (already there), failed %d, %.1f s (%.3f s per image)",
+                                  pending.count - failed.count, skipped, failed.count, seconds, seconds / Double(max(pending.count, 1))))
+        // Under mpirun, rank 0 also prints the job's totals.
+        if let job = Communicator.joined, job.size > 1 {
+            let totals = job.sum([Double(pending.count - failed.count), Double(skipped), Double(failed.count)])
+            let slowest = job.maximum([seconds])[0]
+            if job.isRoot {
+                print(String(format: "all %d ranks: done %.0f, skipped %.0f, failed %.0f, %.1f s", job.size, totals[0], totals[1], totals[2], slowest))
+            }
+        }
         if let unsupported = plan.unsupportedSummary { print("not read: \(unsupported) (stylize reads PNG and JPEG only)") }
         for (other, count) in otherModel.sorted(by: { $0.key < $1.key }) {
             print("kept \(count) existing output(s) made by \(other), not by \(model) (\(settings)); --overwrite redoes them")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Console
 import Foundation
 import ModelHub
@@ -49,8 +50,15 @@ public struct Stylize: ParsableCommand {
             try checkCommandName(arguments)
             var command = try parseAsRoot(arguments)
             try command.run()
+            Communicator.joined?.finalize()
             exit()
         } catch {
+            // Under mpirun, an error on one rank would leave the others waiting in a collective: end the job.
+            if let job = Communicator.joined, job.size > 1, !(error is ExitCode) {
+                FileHandle.standardError.write(Data("Error (rank \(job.rank) of \(job.size)): \(presentable(error))\n".utf8))
+                job.abort(code: 1)
+            }
+            Communicator.joined?.finalize()
             exit(withError: presentable(error))
         }
     }

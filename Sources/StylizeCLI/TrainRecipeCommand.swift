@@ -1,6 +1,8 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import NN
+import Tensor
 import Training
 
 /// The command line this process was started with, or one a test sets for a command it runs in-process.
@@ -69,15 +71,23 @@ struct TrainRecipeCommand<Definition: RecipeDefinition>: ParsableCommand {
             training.runMetadata = ["command": "stylize train \(Definition.commandName)", "arguments": String(decoding: arguments, as: UTF8.self)]
         }
         training.stopRequested = { StopSignals.shared.requested }
+        // Under mpirun: data-parallel over the job's ranks (each takes --batch-size images of every step).
+        let parallel = try Communicator.world().map(DataParallel.init)
         let prepared = try Definition.prepare(recipe, data: data, training: training)
-        let trainer = try Trainer(recipe: prepared.recipe, options: training, dataset: prepared.dataset)
+        let trainer = try Trainer(recipe: prepared.recipe, options: training, dataset: prepared.dataset, parallel: parallel)
         if session.resume { try trainer.resume() }
-        let modules = prepared.recipe.modules
-        let parameters = modules.keys.sorted().map { "\($0) \(modules[$0]!.parameterCount)" }.joined(separator: ", ")
-        print("\(prepared.summary); parameters: \(parameters)")
-        print("writing \(trainer.directory.path) (page: \(trainer.page.pageURL.path))"
-              + (session.resume ? "; continuing at iteration \(trainer.iterations)" : ""))
-        fflush(nil)
+        if trainer.isWriter {
+            let modules = prepared.recipe.modules
+            let parameters = modules.keys.sorted().map { "\($0) \(modules[$0]!.parameterCount)" }.joined(separator: ", ")
+            print("\(prepared.summary); parameters: \(parameters)")
+            if let parallel {
+                print("data-parallel over \(parallel.size) MPI ranks, \(training.batchSize) image(s) each per step "
+                      + "(\(training.batchSize * parallel.size) per step in all), \(Parallel.threadCount) thread(s) per rank")
+            }
+            print("writing \(trainer.directory.path) (page: \(trainer.page.pageURL.path))"
+                  + (session.resume ? "; continuing at iteration \(trainer.iterations)" : ""))
+            fflush(nil)
+        }
         StopSignals.shared.install()
         do {
             try trainer.run()

@@ -168,17 +168,34 @@ public final class Trainer {
     var logURL: URL { directory.appendingPathComponent("loss_log.jsonl") }
     public var page: RunPage { RunPage(directory: directory.appendingPathComponent("web"), title: options.name) }
 
-    public init(recipe: any TrainingRecipe, options: TrainingOptions, dataset: any Dataset, workers: Int = 2) throws {
+    /// Data-parallel training's ranks (nil: this process alone).
+    public let parallel: DataParallel?
+    /// Whether this process writes the run's files and prints (rank 0, or the only process).
+    public var isWriter: Bool { (parallel?.rank ?? 0) == 0 }
+
+    /// - Parameter parallel: the MPI job to train in (each rank takes its share of every batch; gradients are
+    ///   averaged before every optimiser step; rank 0 alone writes). A sample that cannot be loaded then stops the run
+    ///   (skipping it on one rank would leave the ranks out of step).
+    public init(recipe: any TrainingRecipe, options: TrainingOptions, dataset: any Dataset, workers: Int = 2,
+                parallel: DataParallel? = nil) throws {
         guard dataset.count > 0 else { throw TrainingError.emptyDataset("the dataset has no images") }
         self.recipe = recipe
         self.options = options
-        loader = DataLoader(dataset: dataset, batchSize: options.batchSize, shuffle: true, seed: options.seed, workers: workers)
+        self.parallel = parallel
+        loader = DataLoader(dataset: dataset, batchSize: options.batchSize, shuffle: true, seed: options.seed, workers: workers,
+                            failurePolicy: parallel == nil ? .skip : .fail, replica: parallel?.rank ?? 0, replicas: parallel?.size ?? 1)
+        if let parallel {
+            for optimizer in recipe.optimizers.values { optimizer.gradientReduction = { parallel.average($0) } }
+        }
     }
 
-    var state: TrainingState {
+    var state: TrainingState { state(otherRanks: [:]) }
+
+    /// The state to save; `otherRanks`: the buffers of ranks > 0 (``DataParallel/gatherBuffers(_:)``).
+    func state(otherRanks: [String: Tensor]) -> TrainingState {
         var state = TrainingState(modules: recipe.modules, optimizers: recipe.optimizers,
                                   counters: ["epoch": epoch, "iteration_in_epoch": iterationInEpoch, "iterations": iterations],
-                                  buffers: recipe.buffers(), generator: recipe.random)
+                                  buffers: recipe.buffers().merging(otherRanks) { own, _ in own }, generator: recipe.random)
         state.runMetadata = options.runMetadata
         return state
     }
@@ -217,20 +234,21 @@ public final class Trainer {
         guard FileManager.default.fileExists(atPath: stateURL.path) else { throw TrainingError.noState(path: stateURL.path) }
         var restored = state
         try restored.load(from: stateURL)
-        try recipe.restore(buffers: restored.buffers)
+        try recipe.restore(buffers: parallel?.ownBuffers(restored.buffers) ?? restored.buffers)
         epoch = restored.counters["epoch"] ?? 0
         iterationInEpoch = restored.counters["iteration_in_epoch"] ?? 0
         iterations = restored.counters["iterations"] ?? 0
         // Records logged after the last saved state are dropped: the resumed run logs them again.
         records = readLog().filter { $0.iteration <= iterations }
-        try rewriteLog()
+        if isWriter { try rewriteLog() }
         resumed = true
     }
 
     /// Saves the full state and the latest generators (atomically); with `epochSnapshot`, also per-epoch generators.
-    public func save(epochSnapshot: Bool = false) throws {
+    /// `otherRanks`: buffers of the other ranks of a data-parallel run, saved in the state.
+    public func save(epochSnapshot: Bool = false, otherRanks: [String: Tensor] = [:]) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try state.save(to: stateURL)
+        try state(otherRanks: otherRanks).save(to: stateURL)
         for exported in recipe.exportedGenerators {
             let metadata = exported.metadata.merging(["epoch": String(epoch), "iterations": String(iterations)]) { own, _ in own }
             try exported.module.save(to: directory.appendingPathComponent("latest_net_\(exported.name).safetensors"),
@@ -260,23 +278,32 @@ public final class Trainer {
     public func run(log: (String) -> Void = { print($0); fflush(nil) },
                     warn: (String) -> Void = { FileHandle.standardError.write(Data(("warning: " + $0 + "\n").utf8)) }) throws {
         let start = Date()
-        try Folder.create(directory)
-        try claimDirectory()
-        try? Folder.create(page.imagesDirectory)
-        AtomicFile.removeStale(in: page.imagesDirectory)
-        if !FileManager.default.fileExists(atPath: logURL.path) { try rewriteLog() }
-        let lossLog = try FileHandle(forWritingTo: logURL)
-        defer { try? lossLog.close() }
-        lossLog.seekToEndOfFile()
-        let progress = TrainingProgress(enabled: options.progressBar, startIteration: iterations,
+        // Under MPI every rank runs this loop in step; rank 0 alone writes files and prints.
+        let writer = isWriter
+        let log = writer ? log : { _ in }
+        var lossLog: FileHandle?
+        if writer {
+            try Folder.create(directory)
+            try claimDirectory()
+            try? Folder.create(page.imagesDirectory)
+            AtomicFile.removeStale(in: page.imagesDirectory)
+            if !FileManager.default.fileExists(atPath: logURL.path) { try rewriteLog() }
+            lossLog = try FileHandle(forWritingTo: logURL)
+            lossLog?.seekToEndOfFile()
+        }
+        defer { try? lossLog?.close() }
+        // The ranks start from rank 0's weights (identical already when seeded alike; a resumed state is read by all).
+        parallel?.broadcast(recipe.modules)
+        let progress = TrainingProgress(enabled: options.progressBar && writer, startIteration: iterations,
                                         targetIterations: min(scheduledIterations, options.maxIterations ?? .max),
                                         maxMinutes: options.maxMinutes)
         let totalEpochs = options.epochs + options.decayEpochs
         var latest: [String: Float] = [:]
         func bounded() -> Bool {
             if let maximum = options.maxIterations, iterations >= maximum { return true }
-            if let minutes = options.maxMinutes, Date().timeIntervalSince(start) >= minutes * 60 { return true }
-            return false
+            let late = options.maxMinutes.map { Date().timeIntervalSince(start) >= $0 * 60 } ?? false
+            // The ranks' clocks differ: they stop together when any reaches the bound.
+            return parallel?.any(late) ?? late
         }
         var warned = Set<String>()
         /// Runs `body`; a failure is warned about (once per kind) and the run goes on.
@@ -287,10 +314,30 @@ public final class Trainer {
                 warn("\(what) failed, training goes on: \(error)")
             }
         }
+        /// A stop signal received here (or, under MPI, by any rank).
+        func requestedStop() -> Int32? {
+            let signal = options.stopRequested?()
+            guard let parallel else { return signal }
+            return parallel.agreedSignal(signal)
+        }
+        /// Every rank takes part (the checksum, the other ranks' buffers); rank 0 writes.
+        func saveCollectively(epochSnapshot: Bool = false, tolerant: Bool) throws {
+            var otherRanks: [String: Tensor] = [:]
+            if let parallel {
+                try parallel.verifyIdentical(recipe.modules)
+                otherRanks = try parallel.gatherBuffers(recipe.buffers())
+            }
+            guard writer else { return }
+            if tolerant {
+                tolerating("saving the state") { try save(epochSnapshot: epochSnapshot, otherRanks: otherRanks) }
+            } else {
+                try save(epochSnapshot: epochSnapshot, otherRanks: otherRanks)
+            }
+        }
         func stop(_ message: String) throws {
             progress.finish()
-            try save()
-            tolerating("writing the loss curve and page") { try refreshFeedback(latest: latest) }
+            try saveCollectively(tolerant: false)
+            if writer { tolerating("writing the loss curve and page") { try refreshFeedback(latest: latest) } }
             log(message)
         }
         while epoch < totalEpochs {
@@ -312,26 +359,27 @@ public final class Trainer {
                 iterationInEpoch += 1
                 progress.update(iteration: iterations, epoch: epoch, totalEpochs: totalEpochs, losses: latest, names: recipe.lossNames)
                 if iterations % options.printEvery == 0 {
-                    let record = LossRecord(epoch: epoch + 1, iteration: iterations, losses: latest)
+                    // Under MPI the logged losses are the means over the ranks.
+                    let record = LossRecord(epoch: epoch + 1, iteration: iterations, losses: parallel?.mean(latest) ?? latest)
                     records.append(record)
-                    lossLog.write(Trainer.encode(record, learningRate: rate, seconds: Date().timeIntervalSince(start)))
+                    lossLog?.write(Trainer.encode(record, learningRate: rate, seconds: Date().timeIntervalSince(start)))
                     if !progress.isLive { log(progress.line(iteration: iterations, epoch: epoch, totalEpochs: totalEpochs, losses: latest, names: recipe.lossNames)) }
                 }
-                if iterations % options.saveEvery == 0 { tolerating("saving the state") { try save() } }
-                if iterations % options.displayEvery == 0 {
+                if iterations % options.saveEvery == 0 { try saveCollectively(tolerant: true) }
+                if writer, iterations % options.displayEvery == 0 {
                     tolerating("writing the page's images") { try page.saveVisuals(epoch: epoch + 1, recipe.visuals()) }
                     tolerating("writing the loss curve and page") { try refreshFeedback(latest: latest) }
                 }
-                if let signal = options.stopRequested?() {
+                if let signal = requestedStop() {
                     try stop("stopped after iteration \(iterations), in epoch \(epoch + 1) of \(totalEpochs) (interrupted); state saved to \(stateURL.path); --continue resumes")
                     throw TrainingError.interrupted(signal: signal, iteration: iterations)
                 }
             }
-            tolerating("writing the page's images") { try page.saveVisuals(epoch: epoch + 1, recipe.visuals()) }
+            if writer { tolerating("writing the page's images") { try page.saveVisuals(epoch: epoch + 1, recipe.visuals()) } }
             epoch += 1
             iterationInEpoch = 0
-            tolerating("saving the state") { try save(epochSnapshot: epoch % options.saveEpochEvery == 0 || epoch == totalEpochs) }
-            tolerating("writing the loss curve and page") { try refreshFeedback(latest: latest) }
+            try saveCollectively(epochSnapshot: epoch % options.saveEpochEvery == 0 || epoch == totalEpochs, tolerant: true)
+            if writer { tolerating("writing the loss curve and page") { try refreshFeedback(latest: latest) } }
         }
         try stop("finished \(totalEpochs) epochs, \(iterations) iterations; generators in \(directory.path)")
     }

@@ -211,6 +211,39 @@ final class DatasetTests: XCTestCase {
         }
     }
 
+    /// Data-parallel replicas: 3 replicas with batch 2 visit together, step by step, what one loader with batch 6
+    /// visits (same samples, same crops — a sample's randomness follows its position); 7 samples are padded by wrapping
+    /// to 9 so every replica has the same number of batches.
+    func testReplicasSplitEachBatchOfOneLoader() throws {
+        for index in 0..<7 { try write(image(index * 10), "replicas/trainA/\(index).png") }
+        for index in 0..<7 { try write(image(100 + index), "replicas/trainB/\(index).png") }
+        let dataset = try UnalignedDataset(root: root.appendingPathComponent("replicas"),
+                                           preprocessing: Preprocessing(mode: .crop, cropSize: 16, flip: true))
+        func batches(_ loader: DataLoader) throws -> [Batch] {
+            var result: [Batch] = []
+            let iterator = loader.batches(epoch: 2)
+            while let batch = try iterator.nextBatch() { result.append(batch) }
+            return result
+        }
+        let whole = try batches(DataLoader(dataset: dataset, batchSize: 6, seed: 9, workers: 1))
+        let parts = try (0..<3).map { try batches(DataLoader(dataset: dataset, batchSize: 2, seed: 9, workers: 1, replica: $0, replicas: 3)) }
+        XCTAssertEqual(parts.map(\.count), [2, 2, 2])
+        XCTAssertEqual(parts.map { $0.map(\.indices.count) }, [[2, 1], [2, 1], [2, 1]])
+        XCTAssertEqual(whole.count, 2)
+        // Step 0: replica r takes positions r, r + 3 — one loader's positions 0 ..< 6.
+        let order = DataLoader(dataset: dataset, batchSize: 6, seed: 9).order(epoch: 2)
+        XCTAssertEqual(whole[0].indices, Array(order[0..<6]))
+        for replica in 0..<3 {
+            XCTAssertEqual(parts[replica][0].indices, [order[replica], order[replica + 3]])
+            for (slot, position) in [replica, replica + 3].enumerated() {
+                XCTAssertEqual(parts[replica][0].a.sliced(axis: 0, slot..<(slot + 1)).scalars,
+                               whole[0].a.sliced(axis: 0, position..<(position + 1)).scalars, "the same crop and flip")
+            }
+        }
+        // Step 1: positions 6, 7, 8 — 7 and 8 wrap to the first two samples of the order.
+        XCTAssertEqual(parts.map { $0[1].indices[0] }, [order[6], order[0], order[1]])
+    }
+
     func testCombineWritesSideBySidePairsAndReportsProblems() throws {
         try write(image(1), "combine/A/x.png")
         try write(image(2), "combine/A/deep/y.png")

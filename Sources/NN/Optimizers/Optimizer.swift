@@ -11,6 +11,9 @@ public protocol Optimizer: AnyObject {
     var stepCount: Int { get }
     /// Updates every parameter that has a gradient.
     func step()
+    /// Called by ``step()`` with the gradients it is about to apply (parameters without one left out), which it may
+    /// change in place — data-parallel training averages them over the processes here.
+    var gradientReduction: ((_ gradients: [Tensor]) -> Void)? { get set }
     /// Per-parameter state tensors (moments), named `<kind>.<parameter>`, for checkpoints.
     func stateTensors() -> [(name: String, tensor: Tensor)]
     /// Restores what ``stateTensors()`` and ``stepCount`` described.
@@ -49,6 +52,7 @@ public final class Adam: Optimizer {
     public let weightDecay: Float
     public let decoupledWeightDecay: Bool
     public private(set) var stepCount = 0
+    public var gradientReduction: ((_ gradients: [Tensor]) -> Void)?
     private var firstMoments: [Tensor]
     private var secondMoments: [Tensor]
 
@@ -85,6 +89,7 @@ public final class Adam: Optimizer {
         let (beta1, beta2, epsilon, weightDecay) = (self.beta1, self.beta2, self.epsilon, self.weightDecay)
         let decay = decoupledWeightDecay ? 1 - learningRate * weightDecay : 1
         let coupledDecay = decoupledWeightDecay ? 0 : weightDecay
+        gradientReduction?(parameters.compactMap { $0.tensor.grad })
         for (index, parameter) in parameters.enumerated() {
             guard let gradient = parameter.tensor.grad else { continue }
             let p = parameter.tensor.pointer, g = gradient.pointer
@@ -152,6 +157,7 @@ public final class SGD: Optimizer {
     public let weightDecay: Float
     public let nesterov: Bool
     public private(set) var stepCount = 0
+    public var gradientReduction: ((_ gradients: [Tensor]) -> Void)?
     private var buffers: [Tensor]
 
     public init(parameters: [(name: String, tensor: Tensor)], learningRate: Float, momentum: Float = 0,
@@ -170,6 +176,7 @@ public final class SGD: Optimizer {
         stepCount += 1
         let (learningRate, momentum, dampening, weightDecay, nesterov) =
             (self.learningRate, self.momentum, self.dampening, self.weightDecay, self.nesterov)
+        gradientReduction?(parameters.compactMap { $0.tensor.grad })
         for (index, parameter) in parameters.enumerated() {
             guard let gradient = parameter.tensor.grad else { continue }
             let p = parameter.tensor.pointer, g = gradient.pointer, buffer = buffers[index].pointer

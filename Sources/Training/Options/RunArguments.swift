@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import ImageIO
 import NN
@@ -105,6 +106,8 @@ public struct RunArguments: ParsableArguments {
         return options
     }
 
-    /// Applies `--threads`.
-    public func applyThreads() { if let threads { Parallel.setThreadCount(threads) } }
+    /// Applies `--threads` (default under `mpirun`: the machine's cores shared among its ranks).
+    public func applyThreads() {
+        if let count = threads ?? Communicator.threadsPerProcess() { Parallel.setThreadCount(count) }
+    }
 }
