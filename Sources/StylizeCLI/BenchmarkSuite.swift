@@ -49,7 +49,8 @@ struct BenchmarkSuite {
         var report = Report()
         report.dictionary["threads"] = Parallel.threadCount
         report.dictionary["repeats"] = repeats
-        log("stylize bench — \(Parallel.threadCount) threads, median of \(repeats) runs after warm-up")
+        report.dictionary["openblas_core"] = GEMMKernels.openBLASCore
+        log("stylize bench — \(Parallel.threadCount) threads, median of \(repeats) runs after warm-up, OpenBLAS \(GEMMKernels.openBLASCore) kernels")
 
         if engine {
             let (gemmRate, gemmFlops) = measureGEMM(into: &report)
@@ -205,6 +206,18 @@ struct BenchmarkSuite {
                    backwardRate, backwardSeconds * 1e3))
         log(String(format: "  same, GEMM lowering only          %7.1f GFLOP/s  (%.2f ms, %.0f%% of sgemm)",
                    loweredBackwardRate, loweredBackwardSeconds * 1e3, 100 * loweredBackwardRate / gemmRate))
+        // Winograd F(4×4, 3×3) against F(2×2, 3×3) on smaller planes (where its weight transform weighs more).
+        var variants: [String: Any] = [:]
+        for side in [64, 32, 16] {
+            let x = Tensor.randomNormal([1, 256, side, side])
+            let f4 = median { withoutGradient { _ = Tensor.conv2d(x, weight: weight, padding: 1) } }
+            ConvolutionStrategy.allowsWinogradF4 = false
+            let f2 = median { withoutGradient { _ = Tensor.conv2d(x, weight: weight, padding: 1) } }
+            ConvolutionStrategy.allowsWinogradF4 = true
+            variants["\(side)"] = ["default_ms": f4 * 1e3, "f2x2_only_ms": f2 * 1e3]
+            log(String(format: "  3x3 256->256 %2dx%-2d forward: %6.2f ms (default), %6.2f ms (F(2x2,3x3) only)", side, side, f4 * 1e3, f2 * 1e3))
+        }
+        report.dictionary["conv2d_winograd_variants"] = variants
     }
 
     /// CycleGAN resnet_9blocks forward at each size, with the peak RSS during those runs.

@@ -166,6 +166,10 @@ final class TensorBehaviourTests: XCTestCase {
             ([2, 32, 7, 9], [32, 32, 3, 3], 1, 1, .winograd),
             ([1, 48, 10, 5], [40, 48, 3, 3], 0, 1, .winograd),
             ([1, 33, 6, 6], [35, 33, 3, 3], 2, 1, .winograd),
+            ([1, 64, 50, 49], [72, 64, 3, 3], 1, 1, .winogradF4),
+            ([1, 80, 52, 50], [64, 80, 3, 3], 0, 1, .winogradF4),
+            ([1, 64, 47, 48], [64, 64, 3, 3], 2, 1, .winogradF4),
+            ([1, 64, 30, 30], [64, 64, 3, 3], 1, 1, .winograd),
             ([1, 64, 30, 22], [3, 64, 7, 7], 3, 1, .kernelToRow),
             ([2, 8, 12, 13], [5, 8, 3, 3], 1, 2, .kernelToRow),
         ]
@@ -193,12 +197,15 @@ final class TensorBehaviourTests: XCTestCase {
     func testWinogradBackwardMatchesTheGeneralPath() {
         let cases: [(input: [Int], weight: [Int], padding: Int)] = [
             ([2, 32, 7, 9], [36, 32, 3, 3], 1), ([1, 48, 10, 5], [40, 48, 3, 3], 0), ([1, 33, 6, 7], [35, 33, 3, 3], 2),
+            ([1, 64, 50, 49], [70, 64, 3, 3], 1), ([1, 72, 52, 51], [64, 72, 3, 3], 0),
         ]
         for (index, item) in cases.enumerated() {
             let geometry = ConvolutionGeometry(batch: item.input[0], inputChannels: item.input[1], inputHeight: item.input[2],
                                                inputWidth: item.input[3], outputChannels: item.weight[0],
                                                kernelHeight: 3, kernelWidth: 3, padding: item.padding)
-            XCTAssertEqual(ConvolutionStrategy.choose(for: geometry, pass: .backwardInput), .winograd)
+            // F(4×4, 3×3) where both channel counts reach 64 and the input gradient's planes are ≥ 8×8.
+            let large = item.input[1] >= 64 && item.weight[0] >= 64 && min(item.input[2] * item.input[3], geometry.outputPlane) >= 48 * 48
+            XCTAssertEqual(ConvolutionStrategy.choose(for: geometry, pass: .backwardInput), large ? .winogradF4 : .winograd)
             XCTAssertEqual(ConvolutionStrategy.choose(for: geometry, pass: .backwardWeight), .winograd)
             func gradients(fast: Bool, budget: Int) -> (Tensor, Tensor) {
                 let x = seededNormal(item.input, seed: UInt64(30 + index)), w = seededNormal(item.weight, seed: UInt64(40 + index), scale: 0.1)
@@ -217,6 +224,58 @@ final class TensorBehaviourTests: XCTestCase {
                 let fast = gradients(fast: true, budget: budget)
                 assertClose(fast.0, reference.0, absolute: 2e-4, relative: 1e-3, "case \(index) input gradient, budget \(budget)")
                 assertClose(fast.1, reference.1, absolute: 1e-3, relative: 1e-3, "case \(index) weight gradient, budget \(budget)")
+            }
+        }
+    }
+
+    /// Strided convolutions with enough channels (and output planes of 256 pixels or more) run as shifted GEMMs over phase planes: forward, input and weight
+    /// gradients against direct loops in double (strides 2 and 3, kernels 3 and 4, padding 0–2, dilation 1–2, and
+    /// with a tiny chunk budget several chunks).
+    func testStridedShiftedGEMMMatchesDirectLoops() {
+        let cases: [(input: [Int], weight: [Int], stride: Int, padding: Int, dilation: Int)] = [
+            ([1, 16, 33, 35], [20, 16, 3, 3], 2, 1, 1), ([2, 17, 36, 34], [18, 17, 4, 4], 2, 1, 1),
+            ([1, 16, 50, 49], [16, 16, 3, 3], 3, 2, 1), ([1, 20, 37, 37], [16, 20, 3, 3], 2, 0, 2),
+        ]
+        for (index, item) in cases.enumerated() {
+            let geometry = ConvolutionGeometry(batch: item.input[0], inputChannels: item.input[1], inputHeight: item.input[2],
+                                               inputWidth: item.input[3], outputChannels: item.weight[0], kernelHeight: item.weight[2],
+                                               kernelWidth: item.weight[3], stride: item.stride, padding: item.padding, dilation: item.dilation)
+            for pass in [ConvolutionStrategy.Pass.forward, .backwardInput, .backwardWeight] {
+                XCTAssertEqual(ConvolutionStrategy.choose(for: geometry, pass: pass), .shiftedGEMM, "case \(index)")
+            }
+            let x = seededNormal(item.input, seed: UInt64(60 + index)), w = seededNormal(item.weight, seed: UInt64(70 + index), scale: 0.1)
+            let seed = seededNormal([item.input[0], item.weight[0], geometry.outputHeight, geometry.outputWidth], seed: UInt64(80 + index))
+            // Direct loops in double.
+            var output = [Double](repeating: 0, count: seed.count), inputGradient = [Double](repeating: 0, count: x.count)
+            var weightGradient = [Double](repeating: 0, count: w.count)
+            let (n, ci, h, wi, co, k) = (item.input[0], item.input[1], item.input[2], item.input[3], item.weight[0], item.weight[2])
+            for b in 0..<n { for o in 0..<co { for y in 0..<geometry.outputHeight { for xx in 0..<geometry.outputWidth {
+                let outIndex = ((b * co + o) * geometry.outputHeight + y) * geometry.outputWidth + xx
+                for c in 0..<ci { for ky in 0..<k { for kx in 0..<k {
+                    let iy = y * item.stride - item.padding + ky * item.dilation, ix = xx * item.stride - item.padding + kx * item.dilation
+                    guard iy >= 0, iy < h, ix >= 0, ix < wi else { continue }
+                    let inIndex = ((b * ci + c) * h + iy) * wi + ix, wIndex = ((o * ci + c) * k + ky) * k + kx
+                    output[outIndex] += Double(x.pointer[inIndex]) * Double(w.pointer[wIndex])
+                    inputGradient[inIndex] += Double(seed.pointer[outIndex]) * Double(w.pointer[wIndex])
+                    weightGradient[wIndex] += Double(seed.pointer[outIndex]) * Double(x.pointer[inIndex])
+                } } }
+            } } } }
+            for budget in [ConvolutionKernels.chunkBudget, 200] {
+                let saved = ConvolutionKernels.chunkBudget
+                ConvolutionKernels.chunkBudget = budget
+                defer { ConvolutionKernels.chunkBudget = saved }
+                let input = x.copied(), kernel = w.copied()
+                input.requiresGrad = true
+                kernel.requiresGrad = true
+                let y = Tensor.conv2d(input, weight: kernel, stride: item.stride, padding: item.padding, dilation: item.dilation)
+                y.backward(seed)
+                func expect(_ actual: Tensor, _ expected: [Double], _ what: String) {
+                    let worst = zip(actual.scalars, expected).map { abs(Double($0) - $1) }.max() ?? 0
+                    XCTAssertLessThan(worst, 1e-4, "case \(index) \(what), budget \(budget)")
+                }
+                expect(y, output, "output")
+                expect(input.grad!, inputGradient, "input gradient")
+                expect(kernel.grad!, weightGradient, "weight gradient")
             }
         }
     }

@@ -57,13 +57,16 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 /// How a convolution is lowered to GEMM, chosen per geometry and per pass. A new fast path is one more
 /// case here plus its kernels; the ops and layers do not change.
 public enum ConvolutionStrategy: String, Sendable {
-    /// Stride 1: one GEMM per kernel tap over the input laid out with padded rows, accumulated in place.
-    /// No im2col buffer; costs (Wp/Wo − 1) extra columns.
+    /// One GEMM per kernel tap over the input laid out with padded rows (split into stride² phase planes when
+    /// strided), accumulated in place. No im2col buffer; costs (Wq/Wo − 1) extra columns.
     case shiftedGEMM
     /// Any stride: im2col in column chunks of bounded size, one GEMM per chunk.
     case im2col
     /// 3×3 stride 1 with ≥ 32 channels, all three passes: Winograd F(2×2, 3×3), 2.25× fewer multiplies.
     case winograd
+    /// 3×3 stride 1 with ≥ 64 channels and planes of ≥ 48² pixels, forward and input gradient: Winograd F(4×4, 3×3),
+    /// 4× fewer multiplies.
+    case winogradF4
     /// Forward stride 1 with ≤ 8 output channels and a large kernel: one wide GEMM, then shifted sums.
     case kernelToRow
 
@@ -78,6 +81,12 @@ public enum ConvolutionStrategy: String, Sendable {
         get { switches.value.forward }
         set { switches.value.forward = newValue }
     }
+    /// When false, Winograd on this thread is F(2×2, 3×3) only (for benchmarks and comparisons).
+    public static var allowsWinogradF4: Bool {
+        get { winogradF4Switch.value }
+        set { winogradF4Switch.value = newValue }
+    }
+    static let winogradF4Switch = ThreadLocal<Bool> { true }
     /// When false, backward passes on this thread use only the GEMM lowerings (for benchmarks and comparisons).
     public static var allowsFastBackwardPaths: Bool {
         get { switches.value.backward }
@@ -86,13 +95,21 @@ public enum ConvolutionStrategy: String, Sendable {
 
     /// The strategy the kernels use for `geometry` in `pass`.
     public static func choose(for geometry: ConvolutionGeometry, pass: Pass = .forward) -> ConvolutionStrategy {
+        if pass == .forward && allowsFastForwardPaths && allowsWinogradF4 && WinogradF4x3.applies(to: geometry) { return .winogradF4 }
         if pass == .forward && allowsFastForwardPaths && WinogradF2x3.applies(to: geometry) { return .winograd }
+        if pass == .backwardInput && allowsFastBackwardPaths && allowsWinogradF4 && WinogradF4x3.appliesToBackwardInput(geometry) {
+            return .winogradF4
+        }
         if pass == .backwardInput && allowsFastBackwardPaths && WinogradF2x3.appliesToBackwardInput(geometry) { return .winograd }
         if pass == .backwardWeight && allowsFastBackwardPaths && WinogradF2x3.applies(to: geometry) { return .winograd }
         if pass == .forward && allowsFastForwardPaths && KernelToRow.applies(to: geometry) { return .kernelToRow }
         if geometry.stride == 1 && (geometry.inputChannelsPerGroup >= 16 || geometry.kernelArea == 1) {
             return .shiftedGEMM
         }
+        // Strided: phase planes, when the GEMMs' inner dimension (Cin; Cout for the input gradient) is deep enough.
+        // Small planes stay with im2col: re-laying out the weights per tap would cost more than it saves.
+        let depth = pass == .backwardInput ? geometry.outputChannelsPerGroup : geometry.inputChannelsPerGroup
+        if geometry.stride > 1 && depth >= 16 && geometry.outputPlane >= 256 { return .shiftedGEMM }
         return .im2col
     }
 }
@@ -117,6 +134,7 @@ public enum ConvolutionKernels {
         if geometry.isDepthwise { return Depthwise(geometry).forward(input: input, weight: weight, output: output) }
         switch ConvolutionStrategy.choose(for: geometry, pass: .forward) {
         case .winograd: WinogradF2x3(geometry).forward(input: input, weight: weight, output: output)
+        case .winogradF4: WinogradF4x3(geometry).forward(input: input, weight: weight, output: output)
         case .kernelToRow: KernelToRow(geometry).forward(input: input, weight: weight, output: output)
         case .shiftedGEMM: ShiftedGEMM(geometry).forward(input: input, weight: weight, output: output)
         case .im2col: Im2col(geometry).forward(input: input, weight: weight, output: output)
@@ -134,6 +152,8 @@ public enum ConvolutionKernels {
         switch ConvolutionStrategy.choose(for: geometry, pass: .backwardInput) {
         case .winograd:
             WinogradF2x3(geometry).backwardInput(gradientOutput: gradientOutput, weight: weight, gradientInput: gradientInput)
+        case .winogradF4:
+            WinogradF4x3(geometry).backwardInput(gradientOutput: gradientOutput, weight: weight, gradientInput: gradientInput)
         case .shiftedGEMM, .kernelToRow:
             ShiftedGEMM(geometry).backwardInput(gradientOutput: gradientOutput, weight: weight,
                                                 gradientInput: gradientInput)
@@ -152,7 +172,7 @@ public enum ConvolutionKernels {
             return Depthwise(geometry).backwardWeight(input: input, gradientOutput: gradientOutput, gradientWeight: gradientWeight)
         }
         switch ConvolutionStrategy.choose(for: geometry, pass: .backwardWeight) {
-        case .winograd:
+        case .winograd, .winogradF4:
             WinogradF2x3(geometry).backwardWeight(input: input, gradientOutput: gradientOutput, gradientWeight: gradientWeight)
         case .shiftedGEMM, .kernelToRow:
             ShiftedGEMM(geometry).backwardWeight(input: input, gradientOutput: gradientOutput,
@@ -185,36 +205,52 @@ extension ConvolutionKernels {
     }
 }
 
-// MARK: - Shifted GEMM (stride 1)
+// MARK: - Shifted GEMM (any stride)
 
 /// For stride 1, output pixel (y, x) reads input (y + ky·d, x + kx·d). Laid out with the padded row
 /// width Wp, that is a constant offset ky·d·Wp + kx·d from position y·Wp + x, so each tap is one GEMM
 /// `[Cout, Cin] × [Cin, L]` on a shifted view of the padded input, accumulated into a "wide" output
 /// whose rows have Wp columns (the last Wp − Wo of each row are discarded).
+///
+/// Stride s > 1 becomes the same: the padded input is split into s² phase planes (plane (a, b) holds the pixels
+/// (i·s + a, j·s + b)), each ⌈Hp/s⌉ × ⌈Wp/s⌉; tap (ky, kx) reads phase ((ky·d) mod s, (kx·d) mod s) shifted by
+/// (⌊ky·d/s⌋, ⌊kx·d/s⌋), so every tap is again one GEMM with K = Cin over all output positions — no im2col matrix,
+/// and no multiply spent on padding. Transposed convolutions (the input gradient of a strided one) get the same.
 private struct ShiftedGEMM {
     let geometry: ConvolutionGeometry
     let paddedHeight: Int
     let paddedWidth: Int
-    /// Columns of the wide output that are computed: Ho·Wp − (kw − 1)·d keeps every read in bounds.
+    /// Rows of a phase plane, and the width of its rows and of the wide output's (Wp for stride 1).
+    let phaseHeight: Int
+    let rowWidth: Int
+    /// Columns of the wide output that are computed: Ho·Wq − ⌊(kw − 1)·d/s⌋ keeps every read in bounds.
     let wideColumns: Int
     let chunkColumns: Int
 
     init(_ geometry: ConvolutionGeometry) {
         self.geometry = geometry
+        let s = geometry.stride
         paddedHeight = geometry.inputHeight + 2 * geometry.padding
         paddedWidth = geometry.inputWidth + 2 * geometry.padding
-        wideColumns = geometry.outputHeight * paddedWidth - (geometry.kernelWidth - 1) * geometry.dilation
+        phaseHeight = (paddedHeight + s - 1) / s
+        rowWidth = (paddedWidth + s - 1) / s
+        wideColumns = geometry.outputHeight * rowWidth - (geometry.kernelWidth - 1) * geometry.dilation / s
         let perColumn = max(geometry.inputChannelsPerGroup, geometry.outputChannelsPerGroup)
-        let rows = max(1, ConvolutionKernels.chunkBudget / max(perColumn * paddedWidth, 1))
-        chunkColumns = min(wideColumns, rows * paddedWidth)
+        let rows = max(1, ConvolutionKernels.chunkBudget / max(perColumn * rowWidth, 1))
+        chunkColumns = min(wideColumns, rows * rowWidth)
     }
 
-    var paddedPlane: Int { paddedHeight * paddedWidth }
-    var writesOutputDirectly: Bool { paddedWidth == geometry.outputWidth }
+    /// Floats of one phase plane, and of one channel's s² planes (the stride between channels of the laid-out input).
+    var phasePlane: Int { phaseHeight * rowWidth }
+    var channelStride: Int { geometry.stride * geometry.stride * phasePlane }
+    var writesOutputDirectly: Bool { rowWidth == geometry.outputWidth }
+    /// Whether the input must be copied (padded and/or split into phases) rather than read in place.
+    var needsLayout: Bool { geometry.padding > 0 || geometry.stride > 1 }
 
     func shift(tap: Int) -> Int {
-        let ky = tap / geometry.kernelWidth, kx = tap % geometry.kernelWidth
-        return (ky * paddedWidth + kx) * geometry.dilation
+        let s = geometry.stride
+        let dy = (tap / geometry.kernelWidth) * geometry.dilation, dx = (tap % geometry.kernelWidth) * geometry.dilation
+        return ((dy % s) * s + dx % s) * phasePlane + (dy / s) * rowWidth + dx / s
     }
 
     /// Weights as `[groups][tap][Cout/g][Cin/g]`, one contiguous matrix per tap.
@@ -222,23 +258,70 @@ private struct ShiftedGEMM {
         let g = geometry
         let taps = g.kernelArea, outPer = g.outputChannelsPerGroup, inPer = g.inputChannelsPerGroup
         let result = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * inPer * taps)
-        for group in 0..<g.groups {
-            for tap in 0..<taps {
-                let destination = result + (group * taps + tap) * outPer * inPer
-                for output in 0..<outPer {
-                    let source = weight + (group * outPer + output) * inPer * taps + tap
-                    for input in 0..<inPer { destination[output * inPer + input] = source[input * taps] }
+        Parallel.forEachRange(g.outputChannels, minimumPerWorker: max(1, 16384 / max(inPer * taps, 1))) { range in
+            for channel in range {
+                let (group, output) = (channel / outPer, channel % outPer)
+                let source = weight + channel * inPer * taps
+                for tap in 0..<taps {
+                    let destination = result + ((group * taps + tap) * outPer + output) * inPer
+                    for input in 0..<inPer { destination[input] = source[input * taps + tap] }
                 }
             }
         }
         return result
     }
 
-    /// The padded copy of one image's channels (or the image itself when there is no padding).
-    func paddedImage(_ image: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
+    /// One image's channels padded (and split into phase planes for stride > 1), or the image itself when neither
+    /// is needed.
+    func laidOut(_ image: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
         guard let buffer else { return image }
-        ConvolutionKernels.zeroPad(image, geometry: geometry, into: buffer)
+        let g = geometry, s = g.stride, p = g.padding
+        guard s > 1 else {
+            ConvolutionKernels.zeroPad(image, geometry: g, into: buffer)
+            return UnsafePointer(buffer)
+        }
+        Parallel.forEachRange(g.inputChannels, minimumPerWorker: max(1, 8192 / max(channelStride, 1))) { range in
+            for channel in range {
+                let source = image + channel * g.inputPlane
+                for phase in 0..<(s * s) {
+                    let (a, b) = (phase / s, phase % s)
+                    let plane = buffer + channel * channelStride + phase * phasePlane
+                    for i in 0..<phaseHeight {
+                        let line = plane + i * rowWidth
+                        let y = i * s + a - p
+                        guard y >= 0 && y < g.inputHeight else { line.update(repeating: 0, count: rowWidth); continue }
+                        let row = source + y * g.inputWidth
+                        for j in 0..<rowWidth {
+                            let x = j * s + b - p
+                            line[j] = x >= 0 && x < g.inputWidth ? row[x] : 0
+                        }
+                    }
+                }
+            }
+        }
         return UnsafePointer(buffer)
+    }
+
+    /// The inverse of ``laidOut(_:into:)`` for gradients: each input pixel's value from its padded phase position.
+    func gatherLaidOut(_ buffer: UnsafePointer<Float>, into image: UnsafeMutablePointer<Float>) {
+        let g = geometry, s = g.stride, p = g.padding
+        Parallel.forEachRange(g.inputChannels, minimumPerWorker: max(1, 8192 / max(channelStride, 1))) { range in
+            for channel in range {
+                let source = buffer + channel * channelStride, destination = image + channel * g.inputPlane
+                for y in 0..<g.inputHeight {
+                    let (i, a) = ((y + p) / s, (y + p) % s)
+                    let line = destination + y * g.inputWidth
+                    if s == 1 {
+                        line.update(from: source + i * rowWidth + p, count: g.inputWidth)
+                        continue
+                    }
+                    for x in 0..<g.inputWidth {
+                        let (j, b) = ((x + p) / s, (x + p) % s)
+                        line[x] = source[(a * s + b) * phasePlane + i * rowWidth + j]
+                    }
+                }
+            }
+        }
     }
 
     func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
@@ -246,15 +329,15 @@ private struct ShiftedGEMM {
         let inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup, taps = g.kernelArea
         let rearranged = rearrangedWeight(weight)
         defer { rearranged.deallocate() }
-        let padBuffer = g.padding > 0 ? BufferPool.allocate(g.inputChannels * paddedPlane) : nil
-        defer { if let padBuffer { BufferPool.release(padBuffer, count: g.inputChannels * paddedPlane) } }
+        let padBuffer = needsLayout ? BufferPool.allocate(g.inputChannels * channelStride) : nil
+        defer { if let padBuffer { BufferPool.release(padBuffer, count: g.inputChannels * channelStride) } }
         let wide = writesOutputDirectly ? nil : BufferPool.allocate(outPer * chunkColumns)
         defer { if let wide { BufferPool.release(wide, count: outPer * chunkColumns) } }
 
         for image in 0..<g.batch {
-            let source = paddedImage(input + image * g.inputChannels * g.inputPlane, into: padBuffer)
+            let source = laidOut(input + image * g.inputChannels * g.inputPlane, into: padBuffer)
             for group in 0..<g.groups {
-                let groupSource = source + group * inPer * paddedPlane
+                let groupSource = source + group * inPer * channelStride
                 let groupOutput = output + (image * g.outputChannels + group * outPer) * g.outputPlane
                 var start = 0
                 while start < wideColumns {
@@ -265,7 +348,7 @@ private struct ShiftedGEMM {
                         GEMMKernels.multiply(
                             m: outPer, n: columns, k: inPer,
                             a: rearranged + (group * taps + tap) * outPer * inPer, lda: inPer,
-                            b: groupSource + shift(tap: tap) + start, ldb: paddedPlane,
+                            b: groupSource + shift(tap: tap) + start, ldb: channelStride,
                             beta: tap == 0 ? 0 : 1, c: destination, ldc: destinationStride)
                     }
                     if let wide { scatterWide(wide, columns: columns, start: start, channels: outPer, into: groupOutput) }
@@ -284,8 +367,8 @@ private struct ShiftedGEMM {
                 var column = start
                 let end = start + columns
                 while column < end {
-                    let row = column / paddedWidth, x = column % paddedWidth
-                    let run = min(paddedWidth - x, end - column)
+                    let row = column / rowWidth, x = column % rowWidth
+                    let run = min(rowWidth - x, end - column)
                     if x < g.outputWidth {
                         let valid = min(run, g.outputWidth - x)
                         (output + channel * g.outputPlane + row * g.outputWidth + x)
@@ -330,8 +413,8 @@ private struct ShiftedGEMM {
                 var column = start
                 let end = start + columns
                 while column < end {
-                    let row = column / paddedWidth, x = column % paddedWidth
-                    let run = min(paddedWidth - x, end - column)
+                    let row = column / rowWidth, x = column % rowWidth
+                    let run = min(rowWidth - x, end - column)
                     let destination = wide + channel * columns + (column - start)
                     let valid = max(0, min(run, g.outputWidth - x))
                     if valid > 0 {
@@ -346,37 +429,30 @@ private struct ShiftedGEMM {
 
     func backwardInput(gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                        gradientInput: UnsafeMutablePointer<Float>) {
-        let g = geometry, p = g.padding
+        let g = geometry
         let inPer = g.inputChannelsPerGroup, outPer = g.outputChannelsPerGroup, taps = g.kernelArea
         let rearranged = rearrangedWeight(weight)
         defer { rearranged.deallocate() }
-        let padBuffer = p > 0 ? BufferPool.allocate(g.inputChannels * paddedPlane) : nil
-        defer { if let padBuffer { BufferPool.release(padBuffer, count: g.inputChannels * paddedPlane) } }
+        let padBuffer = needsLayout ? BufferPool.allocate(g.inputChannels * channelStride) : nil
+        defer { if let padBuffer { BufferPool.release(padBuffer, count: g.inputChannels * channelStride) } }
         let wide = writesOutputDirectly ? nil : BufferPool.allocate(outPer * chunkColumns)
         defer { if let wide { BufferPool.release(wide, count: outPer * chunkColumns) } }
 
         for image in 0..<g.batch {
             let imageGradient = gradientInput + image * g.inputChannels * g.inputPlane
             let accumulator = padBuffer ?? imageGradient
-            accumulator.update(repeating: 0, count: g.inputChannels * paddedPlane)
+            accumulator.update(repeating: 0, count: g.inputChannels * channelStride)
             forEachGradientChunk(gradientOutput, image: image, wide: wide) { group, start, columns, source, sourceStride in
-                let groupAccumulator = accumulator + group * inPer * paddedPlane
+                let groupAccumulator = accumulator + group * inPer * channelStride
                 for tap in 0..<taps {
                     GEMMKernels.multiply(
                         transposeA: true, m: inPer, n: columns, k: outPer,
                         a: rearranged + (group * taps + tap) * outPer * inPer, lda: inPer,
                         b: source, ldb: sourceStride,
-                        beta: 1, c: groupAccumulator + shift(tap: tap) + start, ldc: paddedPlane)
+                        beta: 1, c: groupAccumulator + shift(tap: tap) + start, ldc: channelStride)
                 }
             }
-            if let padBuffer {
-                for channel in 0..<g.inputChannels {
-                    for row in 0..<g.inputHeight {
-                        (imageGradient + channel * g.inputPlane + row * g.inputWidth).update(
-                            from: padBuffer + channel * paddedPlane + (row + p) * paddedWidth + p, count: g.inputWidth)
-                    }
-                }
-            }
+            if let padBuffer { gatherLaidOut(padBuffer, into: imageGradient) }
         }
     }
 
@@ -387,20 +463,20 @@ private struct ShiftedGEMM {
         let accumulated = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * inPer * taps)
         accumulated.update(repeating: 0, count: g.outputChannels * inPer * taps)
         defer { accumulated.deallocate() }
-        let padBuffer = g.padding > 0 ? BufferPool.allocate(g.inputChannels * paddedPlane) : nil
-        defer { if let padBuffer { BufferPool.release(padBuffer, count: g.inputChannels * paddedPlane) } }
+        let padBuffer = needsLayout ? BufferPool.allocate(g.inputChannels * channelStride) : nil
+        defer { if let padBuffer { BufferPool.release(padBuffer, count: g.inputChannels * channelStride) } }
         let wide = writesOutputDirectly ? nil : BufferPool.allocate(outPer * chunkColumns)
         defer { if let wide { BufferPool.release(wide, count: outPer * chunkColumns) } }
 
         for image in 0..<g.batch {
-            let source = paddedImage(input + image * g.inputChannels * g.inputPlane, into: padBuffer)
+            let source = laidOut(input + image * g.inputChannels * g.inputPlane, into: padBuffer)
             forEachGradientChunk(gradientOutput, image: image, wide: wide) { group, start, columns, gradientChunk, gradientStride in
-                let groupSource = source + group * inPer * paddedPlane
+                let groupSource = source + group * inPer * channelStride
                 for tap in 0..<taps {
                     GEMMKernels.multiply(
                         transposeB: true, m: outPer, n: inPer, k: columns,
                         a: gradientChunk, lda: gradientStride,
-                        b: groupSource + shift(tap: tap) + start, ldb: paddedPlane,
+                        b: groupSource + shift(tap: tap) + start, ldb: channelStride,
                         beta: 1, c: accumulated + (group * taps + tap) * outPer * inPer, ldc: inPer)
                 }
             }

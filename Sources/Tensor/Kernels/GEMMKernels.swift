@@ -2,6 +2,10 @@ import COpenBLAS
 
 /// Single-precision GEMM through OpenBLAS: `C = alpha·op(A)·op(B) + beta·C`, row-major.
 public enum GEMMKernels {
+    /// The kernel family OpenBLAS runs on this processor ("Haswell", "SkylakeX", …): chosen when it loads, from the
+    /// processor or from `OPENBLAS_CORETYPE`.
+    public static var openBLASCore: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
     /// - Parameters: `m`×`k` op(A), `k`×`n` op(B), `m`×`n` C; leading dimensions are row strides.
     @inline(__always)
     public static func multiply(

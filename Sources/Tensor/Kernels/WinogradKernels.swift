@@ -1,19 +1,131 @@
 import Foundation
 
-/// Winograd F(2×2, 3×3) forward convolution (Lavin & Gray 2016, "Fast Algorithms for Convolutional
-/// Neural Networks"): each 2×2 output tile costs 16 multiplies per channel pair instead of 36.
-///
-/// With Bᵀ, G, Aᵀ the F(2, 3) matrices, U = G·g·Gᵀ (weights), V = Bᵀ·d·B (4×4 input tiles), the 16
-/// element positions ξ each become one GEMM `M_ξ[Cout, tiles] = U_ξ[Cout, Cin] · V_ξ[Cin, tiles]`,
-/// and Y = Aᵀ·M·A gives the outputs. Tiles are processed in chunks so the V and M buffers stay bounded.
-struct WinogradF2x3 {
+/// Winograd's minimal filtering for 3×3 stride-1 convolutions (Lavin & Gray 2016, "Fast Algorithms for
+/// Convolutional Neural Networks"), F(m×m, 3×3): with Bᵀ, G, Aᵀ the variant's matrices, U = G·g·Gᵀ (weights),
+/// V = Bᵀ·d·B ((m + 2)² input tiles), each of the (m + 2)² element positions ξ becomes one GEMM
+/// `M_ξ[Cout, tiles] = U_ξ[Cout, Cin] · V_ξ[Cin, tiles]`, and Y = Aᵀ·M·A gives the m×m outputs. Tiles are processed in
+/// chunks so the V and M buffers stay bounded. A variant supplies the three transforms.
+protocol WinogradConvolution {
+    /// The output tile side m (input tiles are m + 2 wide).
+    static var tile: Int { get }
+    var geometry: ConvolutionGeometry { get }
+    var tileRows: Int { get }
+    var tileColumns: Int { get }
+    var chunkTiles: Int { get }
+    init(_ geometry: ConvolutionGeometry)
+    /// U[ξ][Cout][Cin], planes `outputs · inputs + planePadding` apart (allocated; the caller deallocates).
+    func transformedWeight(_ weight: UnsafePointer<Float>) -> UnsafeMutablePointer<Float>
+    /// V[ξ][c][t] for tiles `firstTile ..< firstTile + tiles` of one image.
+    func transformInput(_ image: UnsafePointer<Float>, firstTile: Int, tiles: Int, into buffer: UnsafeMutablePointer<Float>)
+    /// Y from M[ξ][c][t], written to the outputs that fall inside the image.
+    func transformOutput(_ products: UnsafePointer<Float>, firstTile: Int, tiles: Int, into output: UnsafeMutablePointer<Float>)
+}
+
+extension WinogradConvolution {
+    /// (m + 2)²: the GEMMs per chunk.
+    static var positions: Int { (tile + 2) * (tile + 2) }
+    /// Floats between consecutive ξ planes beyond their size, so the planes a tile touches do not all map to the
+    /// same cache sets (their natural stride is a large power of two).
+    static var planePadding: Int { 16 }
+
+    /// (tile rows, tile columns, tiles per chunk) of `geometry`.
+    static func tiling(_ geometry: ConvolutionGeometry) -> (rows: Int, columns: Int, chunk: Int) {
+        let rows = (geometry.outputHeight + tile - 1) / tile, columns = (geometry.outputWidth + tile - 1) / tile
+        let perTile = positions * max(geometry.inputChannels, geometry.outputChannels)
+        return (rows, columns, max(columns, min(rows * columns, (ConvolutionKernels.chunkBudget * 8) / perTile)))
+    }
+
+    /// Calls `body(channel, local, y, x)` for each of `channels` channels (in parallel) and each tile of the chunk
+    /// `firstTile ..< firstTile + tiles`: `local` is the tile's index in the chunk, (y, x) its first output pixel.
+    @inline(__always)
+    func forEachTile(channels: Int, firstTile: Int, tiles: Int, _ body: (_ channel: Int, _ local: Int, _ y: Int, _ x: Int) -> Void) {
+        Parallel.forEachRange(channels, minimumPerWorker: 4) { range in
+            for channel in range {
+                for local in 0..<tiles {
+                    let tile = firstTile + local
+                    body(channel, local, (tile / tileColumns) * Self.tile, (tile % tileColumns) * Self.tile)
+                }
+            }
+        }
+    }
+
+    /// Columns `left ..< left + valid` of input row `y` of `plane` in the first lanes (zero outside the image; the
+    /// other lanes unspecified).
+    @inline(__always)
+    func inputRow<V: SIMD>(_ plane: UnsafePointer<Float>, y: Int, left: Int, valid: Int) -> V where V.Scalar == Float {
+        let g = geometry
+        guard y >= 0 && y < g.inputHeight else { return V() }
+        let line = plane + y * g.inputWidth
+        if left >= 0 && left + V.scalarCount <= g.inputWidth { return UnsafeRawPointer(line + left).loadUnaligned(as: V.self) }
+        var values = V()
+        for column in 0..<valid where left + column >= 0 && left + column < g.inputWidth { values[column] = line[left + column] }
+        return values
+    }
+
+    func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let inputs = g.inputChannels, outputs = g.outputChannels, positions = Self.positions, padding = Self.planePadding
+        let transformed = transformedWeight(weight)
+        defer { transformed.deallocate() }
+        let totalTiles = tileRows * tileColumns
+        let inputTiles = BufferPool.allocate(positions * (inputs * chunkTiles + padding))
+        defer { BufferPool.release(inputTiles, count: positions * (inputs * chunkTiles + padding)) }
+        let products = BufferPool.allocate(positions * (outputs * chunkTiles + padding))
+        defer { BufferPool.release(products, count: positions * (outputs * chunkTiles + padding)) }
+
+        for image in 0..<g.batch {
+            let source = input + image * inputs * g.inputPlane
+            let destination = output + image * outputs * g.outputPlane
+            var first = 0
+            while first < totalTiles {
+                let count = min(chunkTiles, totalTiles - first)
+                transformInput(source, firstTile: first, tiles: count, into: inputTiles)
+                for position in 0..<positions {
+                    GEMMKernels.multiply(m: outputs, n: count, k: inputs,
+                                         a: transformed + position * (outputs * inputs + padding), lda: inputs,
+                                         b: inputTiles + position * (inputs * count + padding), ldb: count,
+                                         c: products + position * (outputs * count + padding), ldc: count)
+                }
+                transformOutput(products, firstTile: first, tiles: count, into: destination)
+                first += count
+            }
+        }
+    }
+
+    /// The input gradient of a 3×3 stride-1 convolution is the forward convolution of the output gradient with
+    /// the kernels flipped and input/output channels swapped, padded by 2 − p: Winograd applies to it too.
+    static func transposedGeometry(_ g: ConvolutionGeometry) -> ConvolutionGeometry {
+        ConvolutionGeometry(batch: g.batch, inputChannels: g.outputChannels, inputHeight: g.outputHeight, inputWidth: g.outputWidth,
+                            outputChannels: g.inputChannels, kernelHeight: 3, kernelWidth: 3, padding: 2 - g.padding)
+    }
+
+    /// `gradientInput[N, Cin, H, W]` = forward Winograd of `gradientOutput` with W′[ci][co] = W[co][ci] rotated 180°.
+    func backwardInput(gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradientInput: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let pairs = g.outputChannels * g.inputChannels
+        let flipped = BufferPool.allocate(pairs * 9)
+        defer { BufferPool.release(flipped, count: pairs * 9) }
+        Parallel.forEachRange(pairs, minimumPerWorker: 4096) { range in
+            for pair in range {
+                let outputChannel = pair / g.inputChannels, inputChannel = pair % g.inputChannels
+                let source = weight + pair * 9, destination = flipped + (inputChannel * g.outputChannels + outputChannel) * 9
+                for tap in 0..<9 { destination[tap] = source[8 - tap] }
+            }
+        }
+        let transposed = Self.transposedGeometry(g)
+        precondition(transposed.outputHeight == g.inputHeight && transposed.outputWidth == g.inputWidth, "Winograd backward geometry")
+        Self(transposed).forward(input: gradientOutput, weight: flipped, output: gradientInput)
+    }
+}
+
+/// F(2×2, 3×3): each 2×2 output tile costs 16 multiplies per channel pair instead of 36 (2.25× fewer); also the
+/// weight gradient.
+struct WinogradF2x3: WinogradConvolution {
+    static let tile = 2
     let geometry: ConvolutionGeometry
     let tileRows: Int
     let tileColumns: Int
     let chunkTiles: Int
-    /// Floats between consecutive ξ planes beyond their size, so the 16 planes a tile touches do not
-    /// all map to the same cache sets (their natural stride is a large power of two).
-    static let planePadding = 16
 
     /// Stride 1, 3×3, no dilation, one group, and enough channels for the 16 GEMMs to run at full rate.
     static func applies(to geometry: ConvolutionGeometry) -> Bool {
@@ -24,10 +136,7 @@ struct WinogradF2x3 {
 
     init(_ geometry: ConvolutionGeometry) {
         self.geometry = geometry
-        tileRows = (geometry.outputHeight + 1) / 2
-        tileColumns = (geometry.outputWidth + 1) / 2
-        let perTile = 16 * max(geometry.inputChannels, geometry.outputChannels)
-        chunkTiles = max(tileColumns, min(tileRows * tileColumns, (ConvolutionKernels.chunkBudget * 8) / perTile))
+        (tileRows, tileColumns, chunkTiles) = Self.tiling(geometry)
     }
 
     /// U[ξ][Cout][Cin] = (G·g·Gᵀ)[ξ] for every (output, input) channel pair.
@@ -56,72 +165,24 @@ struct WinogradF2x3 {
         return result
     }
 
-    func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        let g = geometry
-        let inputs = g.inputChannels, outputs = g.outputChannels
-        let transformed = transformedWeight(weight)
-        defer { transformed.deallocate() }
-        let totalTiles = tileRows * tileColumns
-        let inputTiles = BufferPool.allocate(16 * (inputs * chunkTiles + Self.planePadding))
-        defer { BufferPool.release(inputTiles, count: 16 * (inputs * chunkTiles + Self.planePadding)) }
-        let products = BufferPool.allocate(16 * (outputs * chunkTiles + Self.planePadding))
-        defer { BufferPool.release(products, count: 16 * (outputs * chunkTiles + Self.planePadding)) }
-
-        for image in 0..<g.batch {
-            let source = input + image * inputs * g.inputPlane
-            let destination = output + image * outputs * g.outputPlane
-            var first = 0
-            while first < totalTiles {
-                let count = min(chunkTiles, totalTiles - first)
-                transformInput(source, firstTile: first, tiles: count, into: inputTiles)
-                for position in 0..<16 {
-                    GEMMKernels.multiply(m: outputs, n: count, k: inputs,
-                                         a: transformed + position * (outputs * inputs + Self.planePadding), lda: inputs,
-                                         b: inputTiles + position * (inputs * count + Self.planePadding), ldb: count,
-                                         c: products + position * (outputs * count + Self.planePadding), ldc: count)
-                }
-                transformOutput(products, firstTile: first, tiles: count, into: destination)
-                first += count
-            }
-        }
-    }
-
     /// V[ξ][c][t] = (Bᵀ·d·B)[ξ] for the 4×4 input patch d of each tile (zero outside the image).
     func transformInput(_ image: UnsafePointer<Float>, firstTile: Int, tiles: Int, into buffer: UnsafeMutablePointer<Float>) {
         let g = geometry
         let channels = g.inputChannels, planeStride = channels * tiles + Self.planePadding
-        Parallel.forEachRange(channels, minimumPerWorker: 4) { range in
-            for channel in range {
-                let plane = image + channel * g.inputPlane
-                let base = buffer + channel * tiles
-                for local in 0..<tiles {
-                    let tile = firstTile + local
-                    let top = (tile / tileColumns) * 2 - g.padding, left = (tile % tileColumns) * 2 - g.padding
-                    @inline(__always) func row(_ offset: Int) -> SIMD4<Float> {
-                        let y = top + offset
-                        guard y >= 0 && y < g.inputHeight else { return SIMD4<Float>() }
-                        let line = plane + y * g.inputWidth
-                        if left >= 0 && left + 4 <= g.inputWidth {
-                            return UnsafeRawPointer(line + left).loadUnaligned(as: SIMD4<Float>.self)
-                        }
-                        var values = SIMD4<Float>()
-                        for column in 0..<4 where left + column >= 0 && left + column < g.inputWidth {
-                            values[column] = line[left + column]
-                        }
-                        return values
-                    }
-                    let d0 = row(0), d1 = row(1), d2 = row(2), d3 = row(3)
-                    // Bᵀ·d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3; then ·B on each row's columns.
-                    let out = base + local
-                    @inline(__always) func store(_ t: SIMD4<Float>, _ index: Int) {
-                        out[(index * 4) * planeStride] = t.x - t.z
-                        out[(index * 4 + 1) * planeStride] = t.y + t.z
-                        out[(index * 4 + 2) * planeStride] = t.z - t.y
-                        out[(index * 4 + 3) * planeStride] = t.y - t.w
-                    }
-                    store(d0 - d2, 0); store(d1 + d2, 1); store(d2 - d1, 2); store(d1 - d3, 3)
-                }
+        forEachTile(channels: channels, firstTile: firstTile, tiles: tiles) { channel, local, y, x in
+            let plane = image + channel * g.inputPlane
+            let top = y - g.padding, left = x - g.padding
+            @inline(__always) func row(_ offset: Int) -> SIMD4<Float> { inputRow(plane, y: top + offset, left: left, valid: 4) }
+            let d0 = row(0), d1 = row(1), d2 = row(2), d3 = row(3)
+            // Bᵀ·d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3; then ·B on each row's columns.
+            let out = buffer + channel * tiles + local
+            @inline(__always) func store(_ t: SIMD4<Float>, _ index: Int) {
+                out[(index * 4) * planeStride] = t.x - t.z
+                out[(index * 4 + 1) * planeStride] = t.y + t.z
+                out[(index * 4 + 2) * planeStride] = t.z - t.y
+                out[(index * 4 + 3) * planeStride] = t.y - t.w
             }
+            store(d0 - d2, 0); store(d1 + d2, 1); store(d2 - d1, 2); store(d1 - d3, 3)
         }
     }
 
@@ -129,63 +190,30 @@ struct WinogradF2x3 {
     func transformOutput(_ products: UnsafePointer<Float>, firstTile: Int, tiles: Int, into output: UnsafeMutablePointer<Float>) {
         let g = geometry
         let channels = g.outputChannels, planeStride = channels * tiles + Self.planePadding
-        Parallel.forEachRange(channels, minimumPerWorker: 4) { range in
-            for channel in range {
-                let plane = output + channel * g.outputPlane
-                let base = products + channel * tiles
-                for local in 0..<tiles {
-                    let tile = firstTile + local
-                    let m = base + local
-                    @inline(__always) func row(_ index: Int) -> SIMD4<Float> {
-                        SIMD4<Float>(m[(index * 4) * planeStride], m[(index * 4 + 1) * planeStride],
-                                     m[(index * 4 + 2) * planeStride], m[(index * 4 + 3) * planeStride])
-                    }
-                    let m0 = row(0), m1 = row(1), m2 = row(2), m3 = row(3)
-                    // Aᵀ·M: rows m0 + m1 + m2 and m1 − m2 − m3; then ·A on the columns.
-                    let top = m0 + m1 + m2, bottom = m1 - m2 - m3
-                    let y = (tile / tileColumns) * 2, x = (tile % tileColumns) * 2
-                    let line = plane + y * g.outputWidth + x
-                    let hasRight = x + 1 < g.outputWidth, hasBelow = y + 1 < g.outputHeight
-                    line[0] = top.x + top.y + top.z
-                    if hasRight { line[1] = top.y - top.z - top.w }
-                    if hasBelow {
-                        line[g.outputWidth] = bottom.x + bottom.y + bottom.z
-                        if hasRight { line[g.outputWidth + 1] = bottom.y - bottom.z - bottom.w }
-                    }
-                }
+        forEachTile(channels: channels, firstTile: firstTile, tiles: tiles) { channel, local, y, x in
+            let plane = output + channel * g.outputPlane
+            let m = products + channel * tiles + local
+            @inline(__always) func row(_ index: Int) -> SIMD4<Float> {
+                SIMD4<Float>(m[(index * 4) * planeStride], m[(index * 4 + 1) * planeStride],
+                     m[(index * 4 + 2) * planeStride], m[(index * 4 + 3) * planeStride])
+            }
+            let m0 = row(0), m1 = row(1), m2 = row(2), m3 = row(3)
+            // Aᵀ·M: rows m0 + m1 + m2 and m1 − m2 − m3; then ·A on the columns.
+            let top = m0 + m1 + m2, bottom = m1 - m2 - m3
+            let line = plane + y * g.outputWidth + x
+            let hasRight = x + 1 < g.outputWidth, hasBelow = y + 1 < g.outputHeight
+            line[0] = top.x + top.y + top.z
+            if hasRight { line[1] = top.y - top.z - top.w }
+            if hasBelow {
+                line[g.outputWidth] = bottom.x + bottom.y + bottom.z
+                if hasRight { line[g.outputWidth + 1] = bottom.y - bottom.z - bottom.w }
             }
         }
     }
 }
 extension WinogradF2x3 {
-    /// The input gradient of a 3×3 stride-1 convolution is the forward convolution of the output gradient with
-    /// the kernels flipped and input/output channels swapped, padded by 2 − p: Winograd applies to it too.
     static func appliesToBackwardInput(_ geometry: ConvolutionGeometry) -> Bool {
         applies(to: geometry) && geometry.padding <= 2 && geometry.inputHeight >= 2 && geometry.inputWidth >= 2
-    }
-
-    /// The forward geometry whose output is `geometry`'s input gradient.
-    static func transposedGeometry(_ g: ConvolutionGeometry) -> ConvolutionGeometry {
-        ConvolutionGeometry(batch: g.batch, inputChannels: g.outputChannels, inputHeight: g.outputHeight, inputWidth: g.outputWidth,
-                            outputChannels: g.inputChannels, kernelHeight: 3, kernelWidth: 3, padding: 2 - g.padding)
-    }
-
-    /// `gradientInput[N, Cin, H, W]` = forward Winograd of `gradientOutput` with W′[ci][co] = W[co][ci] rotated 180°.
-    func backwardInput(gradientOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradientInput: UnsafeMutablePointer<Float>) {
-        let g = geometry
-        let pairs = g.outputChannels * g.inputChannels
-        let flipped = BufferPool.allocate(pairs * 9)
-        defer { BufferPool.release(flipped, count: pairs * 9) }
-        Parallel.forEachRange(pairs, minimumPerWorker: 4096) { range in
-            for pair in range {
-                let outputChannel = pair / g.inputChannels, inputChannel = pair % g.inputChannels
-                let source = weight + pair * 9, destination = flipped + (inputChannel * g.outputChannels + outputChannel) * 9
-                for tap in 0..<9 { destination[tap] = source[8 - tap] }
-            }
-        }
-        let transposed = WinogradF2x3.transposedGeometry(g)
-        precondition(transposed.outputHeight == g.inputHeight && transposed.outputWidth == g.inputWidth, "Winograd backward geometry")
-        WinogradF2x3(transposed).forward(input: gradientOutput, weight: flipped, output: gradientInput)
     }
 
     /// `gradientWeight[Cout, Cin, 3, 3]` through the Winograd transforms (exact in real arithmetic): per tile,
@@ -244,28 +272,21 @@ extension WinogradF2x3 {
     func transformOutputGradient(_ gradient: UnsafePointer<Float>, firstTile: Int, tiles: Int, into buffer: UnsafeMutablePointer<Float>) {
         let g = geometry
         let channels = g.outputChannels, planeStride = channels * tiles + Self.planePadding
-        Parallel.forEachRange(channels, minimumPerWorker: 4) { range in
-            for channel in range {
-                let plane = gradient + channel * g.outputPlane
-                let base = buffer + channel * tiles
-                for local in 0..<tiles {
-                    let tile = firstTile + local
-                    let y = (tile / tileColumns) * 2, x = (tile % tileColumns) * 2
-                    let line = plane + y * g.outputWidth + x
-                    let hasRight = x + 1 < g.outputWidth, hasBelow = y + 1 < g.outputHeight
-                    let a = line[0], b = hasRight ? line[1] : 0
-                    let c = hasBelow ? line[g.outputWidth] : 0, d = hasBelow && hasRight ? line[g.outputWidth + 1] : 0
-                    // A·∂Y: rows (a, b), (a + c, b + d), (a − c, b − d), (−c, −d); ·Aᵀ maps (p, q) to (p, p + q, p − q, −q).
-                    let out = base + local
-                    @inline(__always) func store(_ p: Float, _ q: Float, _ index: Int) {
-                        out[(index * 4) * planeStride] = p
-                        out[(index * 4 + 1) * planeStride] = p + q
-                        out[(index * 4 + 2) * planeStride] = p - q
-                        out[(index * 4 + 3) * planeStride] = -q
-                    }
-                    store(a, b, 0); store(a + c, b + d, 1); store(a - c, b - d, 2); store(-c, -d, 3)
-                }
+        forEachTile(channels: channels, firstTile: firstTile, tiles: tiles) { channel, local, y, x in
+            let plane = gradient + channel * g.outputPlane
+            let line = plane + y * g.outputWidth + x
+            let hasRight = x + 1 < g.outputWidth, hasBelow = y + 1 < g.outputHeight
+            let a = line[0], b = hasRight ? line[1] : 0
+            let c = hasBelow ? line[g.outputWidth] : 0, d = hasBelow && hasRight ? line[g.outputWidth + 1] : 0
+            // A·∂Y: rows (a, b), (a + c, b + d), (a − c, b − d), (−c, −d); ·Aᵀ maps (p, q) to (p, p + q, p − q, −q).
+            let out = buffer + channel * tiles + local
+            @inline(__always) func store(_ p: Float, _ q: Float, _ index: Int) {
+                out[(index * 4) * planeStride] = p
+                out[(index * 4 + 1) * planeStride] = p + q
+                out[(index * 4 + 2) * planeStride] = p - q
+                out[(index * 4 + 3) * planeStride] = -q
             }
+            store(a, b, 0); store(a + c, b + d, 1); store(a - c, b - d, 2); store(-c, -d, 3)
         }
     }
 }
