@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "SafeFilesTests", dependencies: ["SafeFiles", "_TestSupport"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
-        .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport", "NN", "Tensor", "Console"]),
+        .testTarget(name: "StylizeCLITests", dependencies: ["StylizeCLI", "_TestSupport", "NN", "Tensor", "ImageIO", "Console"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -70,6 +70,7 @@ struct Bench: ParsableCommand {
                                     training: suites.contains("training") ? Set(BenchmarkSuite.trainingCaseKeys)
                                         : Set(suites.filter(BenchmarkSuite.trainingCaseKeys.contains)), log: json ? { _ in } : { print($0); fflush(nil) })
         suite.diffusionModels = diffusionModels
+        suite.publishedSuperResolution = suites.contains("diffusion")
         suite.diffusionSteps = stepsAlias ?? steps
         let report = suite.run()
         if json {

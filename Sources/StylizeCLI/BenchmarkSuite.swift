@@ -19,6 +19,8 @@ struct BenchmarkSuite {
     /// Latent-diffusion models to time (the bundled ones by default): VAE encode/decode, one UNet step, a whole run.
     var diffusionModels: [(task: LatentDiffusionTask, url: URL)] = []
     var diffusionSteps = 25
+    /// Time the published LDM ×4 super-resolution model's networks (random weights of the real size).
+    var publishedSuperResolution = false
     let log: (String) -> Void
 
     struct Report {
@@ -61,6 +63,7 @@ struct BenchmarkSuite {
         }
         if !training.isEmpty { measureTraining(into: &report) }
         if !diffusionModels.isEmpty { measureDiffusion(into: &report) }
+        if publishedSuperResolution { measurePublishedSuperResolution(into: &report) }
         return report
     }
 
@@ -100,6 +103,46 @@ struct BenchmarkSuite {
                        task.rawValue, what, estimate, Double(defaultDetail), whole, detailed, diffusionSteps, peak))
         }
         report.dictionary["restoration"] = results
+    }
+
+    /// The published CompVis LDM ×4 super-resolution model (diffusers layout) from random weights of its real size (no
+    /// download): one UNet step at 64² and 128² latents (the input image's size), the VQ decoder from 128² latents to a
+    /// 512² image, each with the peak RSS; and the 128 → 512 upscale at the default 100 steps estimated from them.
+    func measurePublishedSuperResolution(into report: inout Report) {
+        var configuration = UNet2DConfiguration()
+        configuration.inChannels = 6
+        configuration.blockOutChannels = [160, 320, 320, 640]
+        configuration.downBlockTypes = ["DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"]
+        configuration.upBlockTypes = ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"]
+        configuration.attentionHeadDimension = 32
+        BufferPool.drain()
+        MemoryStatistics.resetPeak()
+        let unet = DiffusersUNet(configuration: configuration, generator: RandomGenerator(seed: 1))
+        unet.eval()
+        var results: [String: Any] = ["unet_parameters": unet.parameterCount]
+        log("LDM super-resolution 4x (CompVis, diffusers layout), random weights: UNet \(unet.parameterCount) parameters")
+        var step128 = 0.0
+        for side in [64, 128] {
+            let input = Tensor.randomNormal([1, 6, side, side])
+            let seconds = median { withoutGradient { _ = unet.forward(input, timestep: 500) } }
+            let peak = Double(MemoryStatistics.peakResidentBytes()) / 1_048_576
+            if side == 128 { step128 = seconds }
+            results["unet_step_\(side)"] = ["seconds": seconds, "peak_rss_mb": peak]
+            log(String(format: "  UNet step, %3dx%-3d latents            %7.3f s   peak RSS %6.0f MB", side, side, seconds, peak))
+        }
+        var vq = VQModelConfiguration()
+        vq.codebookSize = 8192
+        let vqvae = DiffusersVQModel(configuration: vq, generator: RandomGenerator(seed: 2))
+        vqvae.eval()
+        let latents = Tensor.randomNormal([1, 3, 128, 128])
+        let decode = median { withoutGradient { _ = vqvae.decode(latents) } }
+        let peak = Double(MemoryStatistics.peakResidentBytes()) / 1_048_576
+        let whole = 100 * step128 + decode
+        results["vq_decode_128_to_512"] = ["seconds": decode, "peak_rss_mb": peak]
+        results["upscale_128_to_512_100_steps_estimated_seconds"] = whole
+        log(String(format: "  VQ decode 128x128 -> 512x512           %7.3f s   peak RSS %6.0f MB", decode, peak))
+        log(String(format: "  128 -> 512 at 100 DDIM steps (estimated: 100 UNet steps + decode)  %7.1f s", whole))
+        report.dictionary["ldm_super_resolution"] = results
     }
 
     /// One training iteration (forward, backward and Adam steps of every network), batch 1, with the peak RSS of

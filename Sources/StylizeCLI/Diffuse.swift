@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ImageIO
 import ModelHub
+import NN
 import Models
 import Pipelines
 import Tensor
@@ -13,7 +14,7 @@ struct DiffusionArguments: ParsableArguments {
     @Option(help: "How far stage 2 moves the output from the stage-1 estimate: 0 the estimate alone (the lowest error), 1 the flow's image (the most detail).") var detail: Float?
     @Option(help: "Sampling steps (default: 4 Euler steps of a two-stage model's flow; 25 DDIM steps of a one-stage model).") var steps: Int?
     @Option(help: "Seed of the sampling noise (the same seed gives the same output).") var seed: UInt64 = 0
-    @Option(help: "DDIM η of one-stage models: 0 deterministic, 1 DDPM-like.") var eta: Double = 0
+    @Option(help: "DDIM η: 0 deterministic, 1 DDPM-like (default: 0 for one-stage models, 1 for the published LDM super-resolution folder).") var eta: Double?
     @Option(help: "Refuse outputs with more pixels than this, to bound time.") var maxPixels = 4_194_304
     @Option(help: "Larger outputs are sampled in tiles of this many output pixels (a side), bounding memory.") var tileSize = 256
     @Option(help: "Overlap of neighbouring tiles in output pixels, blended smoothly.") var tileOverlap = 64
@@ -21,7 +22,7 @@ struct DiffusionArguments: ParsableArguments {
     func validate() throws {
         if let steps { guard (1...1000).contains(steps) else { throw ValidationError("--steps must be between 1 and 1000") } }
         if let detail { guard (0...1).contains(detail) else { throw ValidationError("--detail must be between 0 and 1") } }
-        guard (0...1).contains(eta) else { throw ValidationError("--eta must be between 0 and 1") }
+        if let eta { guard (0...1).contains(eta) else { throw ValidationError("--eta must be between 0 and 1") } }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
         guard tileSize >= 32 else { throw ValidationError("--tile-size must be at least 32") }
         guard (0..<tileSize).contains(tileOverlap) else { throw ValidationError("--tile-overlap must be between 0 and --tile-size − 1") }
@@ -77,6 +78,47 @@ enum UpscaleMethod: String, CaseIterable, ExpressibleByArgument {
 
 /// `stylize upscale --model M INPUT... OUTPUT`: ×4 super-resolution.
 struct Upscale: ParsableCommand {
+    /// The published diffusers LDM super-resolution model (a folder with unet/, vqvae/, scheduler/), as
+    /// `LDMSuperResolutionPipeline`: each input resized (Lanczos) to multiples of 32, DDIM over the latents with the image
+    /// concatenated (default 100 steps, η 1 as the model card), VQ decoding. Whole images only (no tiling yet): inputs
+    /// up to `maxPublishedSide` pixels a side.
+    func runPublished(folder: URL) throws {
+        let arguments = self.arguments
+        if let scale, scale != 4 { throw CommandFailure("this model upscales ×4, not ×\(scale)") }
+        arguments.batch.applyThreads()
+        let start = Date()
+        let plan = try arguments.batch.plan()
+        let model = try LDMSuperResolutionModel.load(from: folder)
+        let (steps, eta) = (arguments.steps ?? 100, publishedEta)
+        guard steps <= model.scheduler.trainingSteps else {
+            throw ValidationError("--steps \(steps) is more than the \(model.scheduler.trainingSteps) steps the model was trained with")
+        }
+        let settings = "steps \(steps), eta \(eta), seed \(arguments.seed)"
+        try arguments.batch.batch(plan: plan, model: folder.lastPathComponent, settings: settings, start: start)
+            .execute(describe: "super-resolution (published LDM ×\(model.factor))") { image, path, progress in
+                let source = image.rgb().converted(toBitDepth: 8)
+                let (width, height) = (source.width - source.width % 32, source.height - source.height % 32)
+                guard width >= 32, height >= 32 else { throw CommandFailure("\(path): smaller than 32×32 pixels") }
+                guard max(width, height) <= Self.maxPublishedSide else {
+                    throw CommandFailure("\(path): \(source.width)×\(source.height) is larger than \(Self.maxPublishedSide) pixels a side, "
+                                         + "which the published model runs without tiles (crop or split the image)")
+                }
+                let input = (width, height) == (source.width, source.height) ? source : source.resized(width: width, height: height, filter: .lanczos)
+                let random = RandomGenerator(seed: arguments.seed)
+                let noise = Tensor.randomNormal([1, model.unet.configuration.outChannels, height, width], generator: random)
+                let result = model.upscale(input.tensor(), noise: noise, steps: steps, eta: eta, stepNoise: { _ in
+                    Tensor.randomNormal([1, model.unet.configuration.outChannels, height, width], generator: random)
+                }, progress: progress)
+                return Image(tensor: result.image)
+            }
+    }
+
+    /// The largest input side the published model takes (its UNet runs on the whole image).
+    static let maxPublishedSide = 256
+
+    /// η of the published model: `--eta` when given, else 1 (the model card's setting).
+    var publishedEta: Double { arguments.eta ?? 1 }
+
     static let configuration = CommandConfiguration(
         abstract: "Upscale images ×4 (the model's factor).",
         discussion: """
@@ -117,12 +159,15 @@ struct Upscale: ParsableCommand {
             }
             return
         }
+        if let folder = arguments.model.map({ URL(fileURLWithPath: $0) }), LDMSuperResolutionModel.isDiffusersFolder(folder) {
+            return try runPublished(folder: folder)
+        }
         let (arguments, scale, consistencySteps) = (self.arguments, self.scale, self.consistencySteps)
         try arguments.run(task: .superResolution, bundled: "upscale_x4", describe: "super-resolution", settings: { choice in
             switch choice {
             case .twoStage(let model):
                 return "detail \(arguments.detail(for: model, default: Self.defaultDetail)), steps \(arguments.steps ?? 4), seed \(arguments.seed), consistency \(consistencySteps)"
-            case .oneStage: return "steps \(arguments.steps ?? 25), seed \(arguments.seed), eta \(arguments.eta), consistency \(consistencySteps)"
+            case .oneStage: return "steps \(arguments.steps ?? 25), seed \(arguments.seed), eta \(arguments.eta ?? 0), consistency \(consistencySteps)"
             }
         }) { choice, image, path, progress in
             let factor: Int
@@ -144,7 +189,7 @@ struct Upscale: ParsableCommand {
                 return pipeline.upscale(image, detail: arguments.detail(for: model, default: Self.defaultDetail), steps: arguments.steps ?? 4,
                                         seed: arguments.seed, consistencySteps: consistencySteps, progress: progress)
             case .oneStage(let model):
-                return model.upscale(image, steps: arguments.steps ?? 25, seed: arguments.seed, eta: arguments.eta,
+                return model.upscale(image, steps: arguments.steps ?? 25, seed: arguments.seed, eta: arguments.eta ?? 0,
                                      tiling: arguments.tiling(factor: factor), consistencySteps: consistencySteps, progress: progress)
             }
         }
@@ -208,7 +253,7 @@ struct ColorizeCommand: ParsableCommand {
             switch choice {
             case .twoStage(let model):
                 return "detail \(arguments.detail(for: model, default: Self.defaultDetail)), temperature \(temperature), vibrance \(vibrance), steps \(arguments.steps ?? 4), seed \(arguments.seed)"
-            case .oneStage: return "steps \(arguments.steps ?? 25), seed \(arguments.seed), eta \(arguments.eta)"
+            case .oneStage: return "steps \(arguments.steps ?? 25), seed \(arguments.seed), eta \(arguments.eta ?? 0)"
             }
         }) { choice, image, path, progress in
             guard image.width * image.height <= arguments.maxPixels else {
@@ -221,7 +266,7 @@ struct ColorizeCommand: ParsableCommand {
                 return pipeline.colorize(image, detail: arguments.detail(for: model, default: Self.defaultDetail), steps: arguments.steps ?? 4,
                                          seed: arguments.seed, temperature: temperature, vibrance: vibrance, progress: progress)
             case .oneStage(let model):
-                return model.colorize(image, steps: arguments.steps ?? 25, seed: arguments.seed, eta: arguments.eta,
+                return model.colorize(image, steps: arguments.steps ?? 25, seed: arguments.seed, eta: arguments.eta ?? 0,
                                       tiling: arguments.tiling(factor: model.autoencoder.configuration.downsamplingFactor), progress: progress)
             }
         }

@@ -1,5 +1,6 @@
 import _TestSupport
 import Foundation
+import ImageIO
 import XCTest
 
 /// Runs the built `stylize` binary.
@@ -22,6 +23,28 @@ final class CommandLineTests: XCTestCase {
     /// `bench --json` is one JSON object whose every figure is plausible: rates within 10× of this machine's sgemm either
     /// way, times and memory in sane ranges.
     /// (The backward figure once came out at 161 million GFLOP/s: it timed backward() on an already freed graph.)
+    /// `stylize upscale --model DIR` runs a diffusers LDM super-resolution folder (the tiny fixture): outputs 4× the input
+    /// size after the resize to multiples of 32, seeded; a too-large input fails alone with a message.
+    func testUpscaleWithADiffusersFolder() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let inputs = root.appendingPathComponent("in")
+        try SmoothImages.write(count: 2, to: inputs, width: 40, height: 33, seed: 3)
+        try SmoothImages.write(count: 1, to: inputs, width: 300, height: 40, seed: 4, prefix: "wide")
+        let model = fixturesDirectory.appendingPathComponent("ldm_sr_tiny").path
+        let run = try StylizeBinary.run(["upscale", "--model", model, inputs.path, root.appendingPathComponent("a").path, "--steps", "2", "--quiet"])
+        XCTAssertEqual(run.status, 1, "the wide input fails: \(run.error)")
+        XCTAssertTrue(run.error.contains("larger than 256 pixels a side"), run.error)
+        XCTAssertTrue(run.output.contains("done 2"), run.output)
+        let output = try Image.read(contentsOf: root.appendingPathComponent("a/0.png"))
+        XCTAssertEqual([output.width, output.height], [128, 128], "40×33 → 32×32 (Lanczos) → ×4")
+        let again = try StylizeBinary.run(["upscale", "--model", model, inputs.appendingPathComponent("0.png").path,
+                                           root.appendingPathComponent("b").path, "--steps", "2", "--quiet"])
+        XCTAssertEqual(again.status, 0, again.error)
+        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("a/0.png")), try Data(contentsOf: root.appendingPathComponent("b/0.png")),
+                       "seeded: the same output")
+    }
+
     func testBenchPrintsOneJSONObjectOfPlausibleFigures() throws {
         let result = try run(["bench", "--json", "--repeats", "2", "--sizes", "8", "16", "--suites", "engine"])
         XCTAssertEqual(result.status, 0, result.error)

@@ -13,9 +13,18 @@ enum DiffusionLayers {
     }
 }
 
+/// The state-dict names of a residual block's time projection and shortcut.
+public enum ResnetKeyStyle: Sendable {
+    /// latent-diffusion's `temb_proj`, `nin_shortcut`.
+    case latentDiffusion
+    /// diffusers' `ResnetBlock2D`: `time_emb_proj`, `conv_shortcut`.
+    case diffusers
+}
+
 /// Residual block `x' + conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + proj(SiLU(t)))))`, where `x'` is `x` or its 1×1
 /// projection (`nin_shortcut`) when the channel count changes and `proj` (`temb_proj`) adds a time embedding when
-/// the block has one. Keys `norm1`, `conv1`, `temb_proj`, `norm2`, `conv2`, `nin_shortcut`.
+/// the block has one. Keys `norm1`, `conv1`, `temb_proj`, `norm2`, `conv2`, `nin_shortcut` (or diffusers' names,
+/// ``ResnetKeyStyle``).
 public final class DiffusionResnetBlock: Module {
     let norm1: GroupNorm
     let conv1: Conv2d
@@ -25,13 +34,18 @@ public final class DiffusionResnetBlock: Module {
     let conv2: Conv2d
     let shortcut: Conv2d?
 
+    /// - Parameters: `groups`/`epsilon`: the group norms' (default: latent diffusion's 32 groups, or the largest power of
+    ///   two that divides the channels, and ε 1e-6).
     public init(inputChannels: Int, outputChannels: Int, embeddingChannels: Int = 0, dropout probability: Float = 0,
-                generator: RandomGenerator = .shared) {
-        norm1 = DiffusionLayers.normalization(inputChannels)
+                keys: ResnetKeyStyle = .latentDiffusion, groups: Int? = nil, epsilon: Float = 1e-6, generator: RandomGenerator = .shared) {
+        func normalization(_ channels: Int) -> GroupNorm {
+            groups.map { GroupNorm(groups: $0, channels: channels, epsilon: epsilon) } ?? DiffusionLayers.normalization(channels)
+        }
+        norm1 = normalization(inputChannels)
         conv1 = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 3, padding: 1, generator: generator)
         embeddingProjection = embeddingChannels > 0
             ? Linear(inputFeatures: embeddingChannels, outputFeatures: outputChannels, generator: generator) : nil
-        norm2 = DiffusionLayers.normalization(outputChannels)
+        norm2 = normalization(outputChannels)
         dropout = Dropout(probability: probability, generator: generator)
         conv2 = Conv2d(inputChannels: outputChannels, outputChannels: outputChannels, kernelSize: 3, padding: 1, generator: generator)
         shortcut = inputChannels != outputChannels
@@ -39,11 +53,11 @@ public final class DiffusionResnetBlock: Module {
         super.init()
         registerModule("norm1", norm1)
         registerModule("conv1", conv1)
-        if let embeddingProjection { registerModule("temb_proj", embeddingProjection) }
+        if let embeddingProjection { registerModule(keys == .diffusers ? "time_emb_proj" : "temb_proj", embeddingProjection) }
         registerModule("norm2", norm2)
         registerModule("dropout", dropout)
         registerModule("conv2", conv2)
-        if let shortcut { registerModule("nin_shortcut", shortcut) }
+        if let shortcut { registerModule(keys == .diffusers ? "conv_shortcut" : "nin_shortcut", shortcut) }
     }
 
     /// `[N, Cin, H, W]` (and a time embedding `[N, E]` when built with one) → `[N, Cout, H, W]`.

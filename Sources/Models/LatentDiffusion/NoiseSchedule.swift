@@ -101,12 +101,21 @@ public struct DDIMSampler: Sendable {
     /// 0: deterministic DDIM; 1: DDPM-like ancestral noise.
     public let eta: Double
     public let timesteps: [Int]
+    /// ᾱ after the last timestep: 1 (diffusers' `set_alpha_to_one`) or ᾱ_0.
+    public let finalAlpha: Double
+    /// Clamp x̂₀ to ±this (diffusers' `clip_sample`); nil: no clipping.
+    public let clipSample: Float?
 
-    public init(schedule: NoiseSchedule, steps: Int, eta: Double = 0, prediction: DiffusionPrediction = .epsilon) {
+    /// - Parameters: `offset`: added to every sampling timestep (diffusers' `steps_offset`; latent diffusion's 1);
+    ///   `finalAlphaIsOne`: diffusers' `set_alpha_to_one`; `clipSample`: its `clip_sample_range` when clipping.
+    public init(schedule: NoiseSchedule, steps: Int, eta: Double = 0, prediction: DiffusionPrediction = .epsilon, offset: Int = 1,
+                finalAlphaIsOne: Bool = false, clipSample: Float? = nil) {
         self.schedule = schedule
         self.prediction = prediction
         self.eta = eta
-        timesteps = schedule.samplingTimesteps(steps: steps)
+        timesteps = schedule.samplingTimesteps(steps: steps, offset: offset)
+        finalAlpha = finalAlphaIsOne ? 1 : schedule.alphasCumulative[0]
+        self.clipSample = clipSample
     }
 
     /// The step that follows `timestep` (the next smaller sampling timestep; negative after the last).
@@ -116,7 +125,7 @@ public struct DDIMSampler: Sendable {
     ///
     /// x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t (for v: x̂₀ = √ᾱ_t·x_t − √(1−ᾱ_t)·v̂, ε̂ = √ᾱ_t·v̂ + √(1−ᾱ_t)·x_t);
     /// σ = η·√((1−ᾱ_prev)/(1−ᾱ_t))·√(1 − ᾱ_t/ᾱ_prev); x_prev = √ᾱ_prev·x̂₀ + √(1−ᾱ_prev−σ²)·ε̂ + σ·z.
-    /// After the last timestep ᾱ_prev is ᾱ_0. No clipping of x̂₀.
+    /// After the last timestep ᾱ_prev is ``finalAlpha``; x̂₀ is clamped when ``clipSample`` is set.
     ///
     /// - Parameters: `output` is the network's prediction for `sample` (`x_t`), same shape; `noise` is z (needed when η > 0).
     /// - Returns: x_prev and the predicted clean sample x̂₀.
@@ -125,7 +134,7 @@ public struct DDIMSampler: Sendable {
         precondition(eta == 0 || noise?.shape == sample.shape, "η > 0 needs noise of the sample's shape")
         let alpha = schedule.alphasCumulative[timestep]
         let previous = previousTimestep(timestep)
-        let alphaPrevious = previous >= 0 ? schedule.alphasCumulative[previous] : schedule.alphasCumulative[0]
+        let alphaPrevious = previous >= 0 ? schedule.alphasCumulative[previous] : finalAlpha
         let variance = (1 - alphaPrevious) / (1 - alpha) * (1 - alpha / alphaPrevious)
         let deviation = eta * variance.squareRoot()
         let direction = max(0, 1 - alphaPrevious - deviation * deviation).squareRoot()
@@ -134,11 +143,14 @@ public struct DDIMSampler: Sendable {
         let original = Tensor(uninitializedShape: sample.shape), result = Tensor(uninitializedShape: sample.shape)
         for index in 0..<sample.count {
             let (xt, predicted) = (Double(x.pointer[index]), Double(model.pointer[index]))
-            let (clean, epsilon): (Double, Double)
+            var clean: Double
+            let epsilon: Double
             switch prediction {
             case .epsilon: (clean, epsilon) = ((xt - rootBeta * predicted) / rootAlpha, predicted)
             case .velocity: (clean, epsilon) = (rootAlpha * xt - rootBeta * predicted, rootAlpha * predicted + rootBeta * xt)
             }
+            // diffusers clamps x̂₀ and keeps ε̂ (its `use_clipped_model_output` is off by default).
+            if let clipSample { clean = min(max(clean, -Double(clipSample)), Double(clipSample)) }
             var next = alphaPrevious.squareRoot() * clean + direction * epsilon
             if let z, eta > 0 { next += deviation * Double(z.pointer[index]) }
             original.pointer[index] = Float(clean)
