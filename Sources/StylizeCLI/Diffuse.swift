@@ -10,7 +10,7 @@ import Tensor
 /// Options `upscale` and `colorize` share: the model, sampling and tiling (the batch options are ``BatchArguments``).
 struct DiffusionArguments: ParsableArguments {
     @OptionGroup var batch: BatchArguments
-    @Option(help: "A model: a registry name (upscale_x4, colorize) or a file of stylize train sr|colorize (default: the bundled one).") var model: String?
+    @Option(help: "A model: a registry name (upscale_x4, colorize), a file of stylize train sr|colorize, or (upscale) a diffusers LDM super-resolution folder (default: the bundled one).") var model: String?
     @Option(help: "How far stage 2 moves the output from the stage-1 estimate: 0 the estimate alone (the lowest error), 1 the flow's image (the most detail).") var detail: Float?
     @Option(help: "Sampling steps (default: 4 Euler steps of a two-stage model's flow; 25 DDIM steps of a one-stage model).") var steps: Int?
     @Option(help: "Seed of the sampling noise (the same seed gives the same output).") var seed: UInt64 = 0
@@ -80,8 +80,7 @@ enum UpscaleMethod: String, CaseIterable, ExpressibleByArgument {
 struct Upscale: ParsableCommand {
     /// The published diffusers LDM super-resolution model (a folder with unet/, vqvae/, scheduler/), as
     /// `LDMSuperResolutionPipeline`: each input resized (Lanczos) to multiples of 32, DDIM over the latents with the image
-    /// concatenated (default 100 steps, η 1 as the model card), VQ decoding. Whole images only (no tiling yet): inputs
-    /// up to `maxPublishedSide` pixels a side.
+    /// concatenated (default 100 steps, η 1 as the model card), VQ decoding; outputs above --tile-size in blended tiles.
     func runPublished(folder: URL) throws {
         let arguments = self.arguments
         if let scale, scale != 4 { throw CommandFailure("this model upscales ×4, not ×\(scale)") }
@@ -99,22 +98,20 @@ struct Upscale: ParsableCommand {
                 let source = image.rgb().converted(toBitDepth: 8)
                 let (width, height) = (source.width - source.width % 32, source.height - source.height % 32)
                 guard width >= 32, height >= 32 else { throw CommandFailure("\(path): smaller than 32×32 pixels") }
-                guard max(width, height) <= Self.maxPublishedSide else {
-                    throw CommandFailure("\(path): \(source.width)×\(source.height) is larger than \(Self.maxPublishedSide) pixels a side, "
-                                         + "which the published model runs without tiles (crop or split the image)")
-                }
                 let input = (width, height) == (source.width, source.height) ? source : source.resized(width: width, height: height, filter: .lanczos)
                 let random = RandomGenerator(seed: arguments.seed)
                 let noise = Tensor.randomNormal([1, model.unet.configuration.outChannels, height, width], generator: random)
-                let result = model.upscale(input.tensor(), noise: noise, steps: steps, eta: eta, stepNoise: { _ in
+                let pixels = width * height * model.factor * model.factor
+                guard pixels <= arguments.maxPixels else {
+                    throw CommandFailure("\(path): the output would have \(pixels) pixels, above --max-pixels \(arguments.maxPixels)")
+                }
+                let result = model.upscale(input.tensor(), noise: noise, steps: steps, eta: eta, tiling: arguments.tiling(factor: model.factor),
+                                           stepNoise: { _ in
                     Tensor.randomNormal([1, model.unet.configuration.outChannels, height, width], generator: random)
                 }, progress: progress)
                 return Image(tensor: result.image)
             }
     }
-
-    /// The largest input side the published model takes (its UNet runs on the whole image).
-    static let maxPublishedSide = 256
 
     /// η of the published model: `--eta` when given, else 1 (the model card's setting).
     var publishedEta: Double { arguments.eta ?? 1 }
@@ -135,6 +132,12 @@ struct Upscale: ParsableCommand {
           stylize upscale small/ big/ --detail 0            # the lowest-error estimate
           stylize upscale small/ big/ --detail 1            # the most detail
           stylize upscale --method bicubic small/ big-bicubic/
+          stylize upscale --model ldm-super-resolution-4x-openimages/ small/ big/   # the published model (diffusers folder)
+
+        A diffusers folder (unet/, vqvae/, scheduler/ with config.json and diffusion_pytorch_model.safetensors or .bin, \
+        as CompVis/ldm-super-resolution-4x-openimages) runs as LDMSuperResolutionPipeline: each input resized (Lanczos) \
+        to multiples of 32, 100 DDIM steps with η 1 by default (--steps, --eta, --seed), VQ decoding, in blended tiles \
+        above --tile-size. It is slow on a CPU: about 1.3 s per step for a 128×128 input (see the README).
         """
     )
     @OptionGroup var arguments: DiffusionArguments

@@ -24,7 +24,7 @@ final class CommandLineTests: XCTestCase {
     /// way, times and memory in sane ranges.
     /// (The backward figure once came out at 161 million GFLOP/s: it timed backward() on an already freed graph.)
     /// `stylize upscale --model DIR` runs a diffusers LDM super-resolution folder (the tiny fixture): outputs 4× the input
-    /// size after the resize to multiples of 32, seeded; a too-large input fails alone with a message.
+    /// size after the resize to multiples of 32, seeded; a wide input runs in tiles; an input above --max-pixels fails alone.
     func testUpscaleWithADiffusersFolder() throws {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
@@ -33,9 +33,14 @@ final class CommandLineTests: XCTestCase {
         try SmoothImages.write(count: 1, to: inputs, width: 300, height: 40, seed: 4, prefix: "wide")
         let model = fixturesDirectory.appendingPathComponent("ldm_sr_tiny").path
         let run = try StylizeBinary.run(["upscale", "--model", model, inputs.path, root.appendingPathComponent("a").path, "--steps", "2", "--quiet"])
-        XCTAssertEqual(run.status, 1, "the wide input fails: \(run.error)")
-        XCTAssertTrue(run.error.contains("larger than 256 pixels a side"), run.error)
-        XCTAssertTrue(run.output.contains("done 2"), run.output)
+        XCTAssertEqual(run.status, 0, run.error)
+        XCTAssertTrue(run.output.contains("done 3"), run.output)
+        let wide = try Image.read(contentsOf: root.appendingPathComponent("a/wide0.png"))
+        XCTAssertEqual([wide.width, wide.height], [1152, 128], "300×40 → 288×32 → ×4, in tiles of 256 output pixels")
+        let limited = try StylizeBinary.run(["upscale", "--model", model, inputs.path, root.appendingPathComponent("c").path, "--steps", "1",
+                                             "--quiet", "--max-pixels", "20000"])
+        XCTAssertEqual(limited.status, 1)
+        XCTAssertTrue(limited.error.contains("above --max-pixels 20000"), limited.error)
         let output = try Image.read(contentsOf: root.appendingPathComponent("a/0.png"))
         XCTAssertEqual([output.width, output.height], [128, 128], "40×33 → 32×32 (Lanczos) → ×4")
         let again = try StylizeBinary.run(["upscale", "--model", model, inputs.appendingPathComponent("0.png").path,

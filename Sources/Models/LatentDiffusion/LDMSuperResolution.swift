@@ -145,22 +145,4 @@ public final class LDMSuperResolutionModel {
                     offset: scheduler.stepsOffset, finalAlphaIsOne: scheduler.setAlphaToOne,
                     clipSample: scheduler.clipSample ? scheduler.clipSampleRange : nil)
     }
-
-    /// `LDMSuperResolutionPipeline` on a low-resolution image `[1, 3, h, w]` in [−1, 1] (sides multiples of 32 after
-    /// the caller's resize): latents start as `noise` (`[1, latent, h, w]`, N(0, 1)); at each DDIM step the UNet sees
-    /// the latents with the image concatenated; `stepNoise(k)` gives step k's noise when η > 0. Returns the final
-    /// latents and the decoded image `[1, 3, f·h, f·w]` clamped to [−1, 1]. `progress(step, steps)` after each step.
-    public func upscale(_ image: Tensor, noise: Tensor, steps: Int, eta: Double, stepNoise: (Int) -> Tensor,
-                        progress: (Int, Int) -> Void = { _, _ in }) -> (latents: Tensor, image: Tensor) {
-        withoutGradient {
-            let sampler = sampler(steps: steps, eta: eta)
-            var latents = noise
-            for (index, timestep) in sampler.timesteps.enumerated() {
-                let prediction = unet.forward(Tensor.concatenated([latents, image], axis: 1), timestep: timestep)
-                latents = sampler.step(output: prediction, timestep: timestep, sample: latents, noise: eta > 0 ? stepNoise(index) : nil).previous
-                progress(index + 1, sampler.timesteps.count)
-            }
-            return (latents, vqvae.decode(latents).clamped(min: -1, max: 1))
-        }
-    }
 }

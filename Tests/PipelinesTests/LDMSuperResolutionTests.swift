@@ -1,6 +1,7 @@
 import _TestSupport
 import Foundation
 import Models
+import Pipelines
 import NN
 import Tensor
 import XCTest
@@ -37,6 +38,26 @@ final class LDMSuperResolutionTests: XCTestCase {
             XCTAssertEqual(result.image.shape, [1, 3, 128, 128])
             assertClose(result.image, tensors["decoded_" + tag]!, absolute: 1e-4, "decoded image, \(tag)")
         }
+    }
+
+    /// Latents larger than a tile are denoised in blended tiles at every step and decoded in tiles: the output has the
+    /// whole image's size and finite values, and a tiling that covers the image gives exactly the untiled result.
+    func testTiledSampling() throws {
+        let model = try LDMSuperResolutionModel.load(from: folder)
+        let random = RandomGenerator(seed: 4)
+        let image = Tensor.randomUniform([1, 3, 64, 96], low: -1, high: 1, generator: random)
+        let noise = Tensor.randomNormal([1, 3, 64, 96], generator: random)
+        let stepNoise = { (_: Int) in Tensor.zeros([1, 3, 64, 96]) }
+        let whole = model.upscale(image, noise: noise, steps: 2, eta: 0, stepNoise: stepNoise)
+        let covering = model.upscale(image, noise: noise, steps: 2, eta: 0, tiling: LatentTiling(side: 96, overlap: 16), stepNoise: stepNoise)
+        XCTAssertEqual(covering.image.scalars, whole.image.scalars)
+        var calls = 0
+        let tiled = model.upscale(image, noise: noise, steps: 2, eta: 0, tiling: LatentTiling(side: 32, overlap: 8), stepNoise: stepNoise,
+                                  progress: { done, total in calls += 1; XCTAssertLessThanOrEqual(done, total) })
+        XCTAssertEqual(tiled.image.shape, [1, 3, 256, 384])
+        XCTAssertTrue(tiled.image.scalars.allSatisfy { $0.isFinite && abs($0) <= 1 })
+        // 2 rows × 4 columns of UNet tiles (side 32, stride 24, aligned to 8) per step, then the decoder's tiles.
+        XCTAssertGreaterThan(calls, 2 * 8)
     }
 
     /// Older files: `.bin` (torch.save) weights with the old attention names (query/key/value/proj_attn), the VQ model
