@@ -10,6 +10,8 @@ public enum ModelKind: String, Codable, Sendable {
     case latentDiffusion = "latent_diffusion"
     /// A two-stage restoration model: an estimator, optionally with a latent flow (`upscale`, `colorize`).
     case restoration
+    /// A diffusers folder of the published LDM super-resolution model (`unet/`, `vqvae/`, `scheduler/`): several files.
+    case diffusersFolder = "diffusers_folder"
 }
 
 /// One model the registry knows: where its weights come from and how to build it.
@@ -39,11 +41,13 @@ public struct ModelEntry: Codable, Equatable, Sendable {
     public var notice: String?
     /// One line about the model, shown by `stylize models list`.
     public var about: String?
+    /// For a ``ModelKind/diffusersFolder``: the files to fetch, relative to `url` (which ends with `/`) and to the folder.
+    public var files: [String]?
 
     public init(name: String, family: String, kind: ModelKind? = nil, task: LatentDiffusionTask? = nil, architecture: String, ngf: Int = 64,
                 norm: String, dropout: Bool = false, input_nc: Int = 3, output_nc: Int = 3, url: String? = nil,
                 git_blob_sha1: String? = nil, bytes: Int? = nil, file: String? = nil, preprocess: String? = nil,
-                notice: String? = nil, about: String? = nil) {
+                notice: String? = nil, about: String? = nil, files: [String]? = nil) {
         self.name = name
         self.family = family
         self.kind = kind
@@ -61,11 +65,12 @@ public struct ModelEntry: Codable, Equatable, Sendable {
         self.preprocess = preprocess
         self.notice = notice
         self.about = about
+        self.files = files
     }
 
     enum CodingKeys: String, CodingKey {
         case name, family, kind, task, architecture, ngf, norm, dropout, input_nc, output_nc, url, git_blob_sha1, bytes, file
-        case preprocess, notice, about
+        case preprocess, notice, about, files
     }
 
     public init(from decoder: Decoder) throws {
@@ -85,7 +90,8 @@ public struct ModelEntry: Codable, Equatable, Sendable {
                   file: try values.decodeIfPresent(String.self, forKey: .file),
                   preprocess: try values.decodeIfPresent(String.self, forKey: .preprocess),
                   notice: try values.decodeIfPresent(String.self, forKey: .notice),
-                  about: try values.decodeIfPresent(String.self, forKey: .about))
+                  about: try values.decodeIfPresent(String.self, forKey: .about),
+                  files: try values.decodeIfPresent([String].self, forKey: .files))
     }
 
     /// `family/name`, unique in the registry.
@@ -100,6 +106,7 @@ public struct ModelEntry: Codable, Equatable, Sendable {
         case .generator: return "\(architecture) ngf \(ngf)"
         case .latentDiffusion: return "latent diffusion, \(task?.rawValue ?? "?")"
         case .restoration: return "two-stage \(task?.rawValue ?? "?")"
+        case .diffusersFolder: return "diffusers latent diffusion, \(task?.rawValue ?? "?")"
         }
     }
 
@@ -119,6 +126,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case downloadFailed(model: String, url: String, reason: String, destination: String)
     case checksumMismatch(model: String, expected: String, found: String)
     case damagedDownload(model: String, url: String, reason: String)
+    /// A fetched folder that does not load; its files stay in `folder` (delete it to fetch again).
+    case damagedFolder(model: String, folder: String, reason: String)
 
     public var description: String {
         switch self {
@@ -138,6 +147,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             return "the download of \(model) is damaged or different: git blob id \(found), expected \(expected); nothing was saved"
         case .damagedDownload(let model, let url, let reason):
             return "the download of \(model) from \(url) is not a usable checkpoint (\(reason)); nothing was saved"
+        case .damagedFolder(let model, let folder, let reason):
+            return "the files of \(model) in \(folder) do not load (\(reason)); delete that folder to fetch them again"
         }
     }
 }
@@ -237,15 +248,53 @@ public struct ModelRegistry: Sendable {
             .map(\.0).filter { seen.insert($0).inserted }.prefix(3).map { $0 }
     }
 
-    /// Where an entry's weights are on disk (bundled file, or the cache location of a download).
+    /// Where an entry's weights are on disk (bundled file, the cache location of a download, or a folder of them).
     public func weightsLocation(for entry: ModelEntry) -> URL {
         if let file = entry.file { return folder.appendingPathComponent(file) }
+        if entry.kind == .diffusersFolder { return cache.appendingPathComponent("\(entry.family)_\(entry.name)", isDirectory: true) }
         return cache.appendingPathComponent("\(entry.family)_\(entry.name).pth")
     }
 
-    /// Whether the weights are present.
+    /// Whether the weights are present (every file of a folder entry).
     public func isInstalled(_ entry: ModelEntry) -> Bool {
-        FileManager.default.fileExists(atPath: weightsLocation(for: entry).path)
+        let location = weightsLocation(for: entry)
+        if entry.kind == .diffusersFolder {
+            return (entry.files ?? []).allSatisfy { FileManager.default.fileExists(atPath: location.appendingPathComponent($0).path) }
+        }
+        return FileManager.default.fileExists(atPath: location.path)
+    }
+
+    /// Downloads each file of a folder entry that is not there yet (atomically, one by one, so an interrupted fetch
+    /// resumes where it stopped), then verifies the folder by loading it as the published super-resolution model; a
+    /// folder that does not load is named in the error and its files are kept for inspection.
+    func fetchFolder(_ entry: ModelEntry, progress: (String) -> Void) throws -> URL {
+        let destination = weightsLocation(for: entry)
+        guard let base = entry.url, let files = entry.files, !files.isEmpty else {
+            throw RegistryError.downloadFailed(model: entry.qualifiedName, url: entry.url ?? "(none)", reason: "the registry lists no files",
+                                               destination: destination.path)
+        }
+        for file in files {
+            let target = destination.appendingPathComponent(file)
+            if FileManager.default.fileExists(atPath: target.path) { continue }
+            let address = base + file
+            guard let url = URL(string: address) else {
+                throw RegistryError.downloadFailed(model: entry.qualifiedName, url: address, reason: "not an address", destination: target.path)
+            }
+            progress("downloading \(entry.qualifiedName): \(file)")
+            do {
+                let (data, _) = try ModelDownload.get(url, progress: progress)
+                try Folder.create(target.deletingLastPathComponent())
+                try AtomicFile.write(data, to: target)
+            } catch {
+                throw RegistryError.downloadFailed(model: entry.qualifiedName, url: address, reason: "\(error)", destination: target.path)
+            }
+        }
+        do {
+            _ = try LDMSuperResolutionModel.load(from: destination)
+        } catch {
+            throw RegistryError.damagedFolder(model: entry.qualifiedName, folder: destination.path, reason: "\(error)")
+        }
+        return destination
     }
 
     /// Downloads official weights into the cache unless present, and verifies them: against the git blob id and size
@@ -254,6 +303,7 @@ public struct ModelRegistry: Sendable {
     /// as `https://` first (loopback addresses excepted).
     @discardableResult
     public func fetch(_ entry: ModelEntry, progress: (String) -> Void = { _ in }) throws -> URL {
+        if entry.kind == .diffusersFolder { return try fetchFolder(entry, progress: progress) }
         let destination = weightsLocation(for: entry)
         if FileManager.default.fileExists(atPath: destination.path) { return destination }
         guard let address = entry.url, let url = URL(string: address) else {

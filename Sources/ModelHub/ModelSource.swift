@@ -42,7 +42,8 @@ public struct ModelSource: Sendable {
         } catch RegistryError.unknownModel(let name, let suggestions) where reference.contains("/") {
             throw ModelSourceError.unknown(reference: name, suggestions: suggestions)
         }
-        let weights = entry.file != nil ? registry.weightsLocation(for: entry) : try registry.fetch(entry, progress: progress)
+        let weights = entry.file != nil || (entry.kind == .diffusersFolder && registry.isInstalled(entry))
+            ? registry.weightsLocation(for: entry) : try registry.fetch(entry, progress: progress)
         guard FileManager.default.fileExists(atPath: weights.path) else {
             throw ModelSourceError.bundledFileMissing(model: entry.qualifiedName, path: weights.path)
         }

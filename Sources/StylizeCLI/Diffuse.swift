@@ -81,7 +81,7 @@ struct Upscale: ParsableCommand {
     /// The published diffusers LDM super-resolution model (a folder with unet/, vqvae/, scheduler/), as
     /// `LDMSuperResolutionPipeline`: each input resized (Lanczos) to multiples of 32, DDIM over the latents with the image
     /// concatenated (default 100 steps, η 1 as the model card), VQ decoding; outputs above --tile-size in blended tiles.
-    func runPublished(folder: URL) throws {
+    func runPublished(folder: URL, name: String) throws {
         let arguments = self.arguments
         if let scale, scale != 4 { throw CommandFailure("this model upscales ×4, not ×\(scale)") }
         arguments.batch.applyThreads()
@@ -93,7 +93,7 @@ struct Upscale: ParsableCommand {
             throw ValidationError("--steps \(steps) is more than the \(model.scheduler.trainingSteps) steps the model was trained with")
         }
         let settings = "steps \(steps), eta \(eta), seed \(arguments.seed)"
-        try arguments.batch.batch(plan: plan, model: folder.lastPathComponent, settings: settings, start: start)
+        try arguments.batch.batch(plan: plan, model: name, settings: settings, start: start)
             .execute(describe: "super-resolution (published LDM ×\(model.factor))") { image, path, progress in
                 let source = image.rgb().converted(toBitDepth: 8)
                 let (width, height) = (source.width - source.width % 32, source.height - source.height % 32)
@@ -162,8 +162,15 @@ struct Upscale: ParsableCommand {
             }
             return
         }
-        if let folder = arguments.model.map({ URL(fileURLWithPath: $0) }), LDMSuperResolutionModel.isDiffusersFolder(folder) {
-            return try runPublished(folder: folder)
+        if let reference = arguments.model {
+            let folder = URL(fileURLWithPath: (reference as NSString).expandingTildeInPath)
+            if LDMSuperResolutionModel.isDiffusersFolder(folder) { return try runPublished(folder: folder, name: folder.lastPathComponent) }
+            // A registry entry of the published model: fetched into the cache on first use.
+            if !FileManager.default.fileExists(atPath: folder.path), let registry = try? ModelRegistry.locate(),
+               let entry = try? registry.entry(named: reference), entry.kind == .diffusersFolder {
+                let source = try ModelResolution.resolve(reference, log: arguments.batch.log)
+                return try runPublished(folder: source.url, name: source.displayName)
+            }
         }
         let (arguments, scale, consistencySteps) = (self.arguments, self.scale, self.consistencySteps)
         try arguments.run(task: .superResolution, bundled: "upscale_x4", describe: "super-resolution", settings: { choice in

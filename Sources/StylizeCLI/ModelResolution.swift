@@ -34,7 +34,7 @@ enum ModelResolution {
             let model = try LatentDiffusionModel.load(contentsOf: source.url)
             guard model.task == task else { throw CommandFailure(wrongKind(source, wanted: "a \(task.rawValue) model", found: model.task)) }
             return (.oneStage(model), source)
-        case .generator:
+        case .generator, .diffusersFolder:
             throw CommandFailure(wrongKind(source, wanted: "a \(task.rawValue) model"))
         }
     }

@@ -69,6 +69,40 @@ final class RegistryTests: XCTestCase {
         }
     }
 
+    /// A folder entry (the published LDM super-resolution model's kind): each listed file fetched into the cache folder,
+    /// the folder verified by loading it; a file already there is not fetched again; a folder that does not load is a
+    /// damaged download naming the problem.
+    func testFolderEntriesAreFetchedFileByFileAndVerified() throws {
+        let source = fixturesDirectory.appendingPathComponent("ldm_sr_tiny")
+        let names = ["scheduler/scheduler_config.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "vqvae/config.json",
+                     "vqvae/diffusion_pytorch_model.safetensors"]
+        var files: [String: Data] = [:]
+        for name in names { files["/repo/" + name] = try Data(contentsOf: source.appendingPathComponent(name)) }
+        files["/broken/unet/config.json"] = Data(String(decoding: files["/repo/unet/config.json"]!, as: UTF8.self)
+            .replacingOccurrences(of: "\"AttnDownBlock2D\"", with: "\"CrossAttnDownBlock2D\"").utf8)
+        for name in names where name != "unet/config.json" { files["/broken/" + name] = files["/repo/" + name] }
+        let server = try LocalHTTPServer(files: files)
+        let folder = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var entry = ModelEntry(name: "tiny_sr", family: "compvis", kind: .diffusersFolder, task: .superResolution, architecture: "ldm_super_resolution",
+                               norm: "group", url: server.url("/repo/").absoluteString, files: names)
+        try Data(#"{"models": ["#.utf8 + JSONEncoder().encode(entry) + Data("]}".utf8)).write(to: folder.appendingPathComponent("registry.json"))
+        let registry = try ModelRegistry(folder: folder, cache: folder.appendingPathComponent("cache"))
+        XCTAssertEqual(try registry.entry(named: "tiny_sr").files, names, "the files list survives the registry file")
+        XCTAssertFalse(registry.isInstalled(entry))
+        let location = try registry.fetch(entry)
+        XCTAssertTrue(registry.isInstalled(entry))
+        XCTAssertEqual(try LDMSuperResolutionModel.load(from: location).factor, 4)
+        let requests = server.requestedPaths.count
+        _ = try registry.fetch(entry)
+        XCTAssertEqual(server.requestedPaths.count, requests, "a fetched folder is not downloaded again")
+        entry.name = "broken_sr"
+        entry.url = server.url("/broken/").absoluteString
+        XCTAssertThrowsError(try registry.fetch(entry)) { error in
+            XCTAssertTrue("\(error)".contains("CrossAttnDownBlock2D") && "\(error)".contains("delete that folder"), "\(error)")
+        }
+    }
+
     func testArchitectureDetectionFromKeys() throws {
         let directory = fixturesDirectory.appendingPathComponent("checkpoints")
         let cases: [(String, String, Int, NormalizationKind, Bool)] = [
