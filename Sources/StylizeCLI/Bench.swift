@@ -15,7 +15,11 @@ struct Bench: ParsableCommand {
           conv2d        forward and backward (input + weight gradients) of that convolution
           resnet_9blocks  CycleGAN generator forward (ngf 64, instance norm), batch 1, at each --sizes,
                         with the process's peak resident memory during those runs
-          diffusion     the bundled upscale_x4 (256x256 to 1024x1024) and colorize (1024x1024) at their defaults
+          diffusion     the bundled upscale_x4 (256x256 to 1024x1024) and colorize (1024x1024) at their defaults, and
+                        the published LDM 4x model's networks from random weights of the real size (a UNet step at
+                        64x64 and 128x128 latents, the VQ decoder 128 -> 512)
+          ldm_sr_upscale_128  a whole 128x128 -> 512x512 upscale with that model at its defaults (100 DDIM
+                        steps, eta 1): about 2.5 minutes
           training      one iteration (forward, backward, Adam) of FastCUT and CUT (cut_resnet_9blocks, G, D,
                         F) at 128x128, CycleGAN resnet_6blocks and resnet_9blocks at 128x128 and
                         resnet_9blocks at 256x256 (G_A, G_B, D_A, D_B), pix2pix unet_256 256x256, batch 1,
@@ -70,7 +74,8 @@ struct Bench: ParsableCommand {
                                     training: suites.contains("training") ? Set(BenchmarkSuite.trainingCaseKeys)
                                         : Set(suites.filter(BenchmarkSuite.trainingCaseKeys.contains)), log: json ? { _ in } : { print($0); fflush(nil) })
         suite.diffusionModels = diffusionModels
-        suite.publishedSuperResolution = suites.contains("diffusion")
+        suite.publishedSuperResolution = suites.contains("diffusion") || suites.contains("ldm_sr_upscale_128")
+        suite.publishedSuperResolutionWhole = suites.contains("ldm_sr_upscale_128")
         suite.diffusionSteps = stepsAlias ?? steps
         let report = suite.run()
         if json {
@@ -88,6 +93,6 @@ struct BenchSuiteName: ExpressibleByArgument, Decodable {
         guard Self.allValueStrings.contains(argument) else { return nil }
         name = argument
     }
-    static var allValueStrings: [String] { ["engine", "training", "diffusion"] + BenchmarkSuite.trainingCaseKeys }
+    static var allValueStrings: [String] { ["engine", "training", "diffusion", "ldm_sr_upscale_128"] + BenchmarkSuite.trainingCaseKeys }
     var defaultValueDescription: String { name }
 }

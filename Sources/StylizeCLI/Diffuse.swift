@@ -16,7 +16,7 @@ struct DiffusionArguments: ParsableArguments {
     @Option(help: "Seed of the sampling noise (the same seed gives the same output).") var seed: UInt64 = 0
     @Option(help: "DDIM η: 0 deterministic, 1 DDPM-like (default: 0 for one-stage models, 1 for the published LDM super-resolution folder).") var eta: Double?
     @Option(help: "Refuse outputs with more pixels than this, to bound time.") var maxPixels = 4_194_304
-    @Option(help: "Larger outputs are sampled in tiles of this many output pixels (a side), bounding memory.") var tileSize = 256
+    @Option(help: "Larger outputs are sampled in tiles of this many output pixels (a side), bounding memory (default 256; 512 for the published LDM folder).") var tileSize: Int?
     @Option(help: "Overlap of neighbouring tiles in output pixels, blended smoothly.") var tileOverlap = 64
 
     func validate() throws {
@@ -24,12 +24,15 @@ struct DiffusionArguments: ParsableArguments {
         if let detail { guard (0...1).contains(detail) else { throw ValidationError("--detail must be between 0 and 1") } }
         if let eta { guard (0...1).contains(eta) else { throw ValidationError("--eta must be between 0 and 1") } }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
-        guard tileSize >= 32 else { throw ValidationError("--tile-size must be at least 32") }
-        guard (0..<tileSize).contains(tileOverlap) else { throw ValidationError("--tile-overlap must be between 0 and --tile-size − 1") }
+        guard (tileSize ?? 256) >= 32 else { throw ValidationError("--tile-size must be at least 32") }
+        guard (0..<(tileSize ?? 256)).contains(tileOverlap) else { throw ValidationError("--tile-overlap must be between 0 and --tile-size − 1") }
     }
 
     /// The tiling in latent pixels of a model with downsampling factor `factor`.
-    func tiling(factor: Int) -> LatentTiling { LatentTiling(side: max(tileSize / factor, 1), overlap: tileOverlap / factor) }
+    /// The tiling in latent pixels of a model with downsampling factor `factor` (`--tile-size`, else `side` output pixels).
+    func tiling(factor: Int, defaultSide side: Int = 256) -> LatentTiling {
+        LatentTiling(side: max((tileSize ?? side) / factor, 1), overlap: tileOverlap / factor)
+    }
 
     /// Runs `apply` on each pending image, without a model (the bicubic baseline).
     func runWithoutModel(describe: String, apply: @escaping (Image, String) throws -> Image) throws {
@@ -105,7 +108,7 @@ struct Upscale: ParsableCommand {
                 guard pixels <= arguments.maxPixels else {
                     throw CommandFailure("\(path): the output would have \(pixels) pixels, above --max-pixels \(arguments.maxPixels)")
                 }
-                let result = model.upscale(input.tensor(), noise: noise, steps: steps, eta: eta, tiling: arguments.tiling(factor: model.factor),
+                let result = model.upscale(input.tensor(), noise: noise, steps: steps, eta: eta, tiling: arguments.tiling(factor: model.factor, defaultSide: 512),
                                            stepNoise: { _ in
                     Tensor.randomNormal([1, model.unet.configuration.outChannels, height, width], generator: random)
                 }, progress: progress)
@@ -137,7 +140,7 @@ struct Upscale: ParsableCommand {
         A diffusers folder (unet/, vqvae/, scheduler/ with config.json and diffusion_pytorch_model.safetensors or .bin, \
         as CompVis/ldm-super-resolution-4x-openimages) runs as LDMSuperResolutionPipeline: each input resized (Lanczos) \
         to multiples of 32, 100 DDIM steps with η 1 by default (--steps, --eta, --seed), VQ decoding, in blended tiles \
-        above --tile-size. It is slow on a CPU: about 1.3 s per step for a 128×128 input (see the README).
+        above --tile-size (default 512 for it). It is slow on a CPU: about 1.3 s per step for a 128×128 input (see the README).
         """
     )
     @OptionGroup var arguments: DiffusionArguments

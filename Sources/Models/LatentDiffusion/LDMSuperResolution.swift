@@ -49,6 +49,14 @@ public struct DiffusersDDIMConfiguration: Equatable, Sendable {
         try reader.require("rescale_betas_zero_snr", equals: false)
     }
 
+    /// The published model's scheduler as the model card describes it (scaled-linear β 0.0015 → 0.0155 over 1,000 steps,
+    /// ε-prediction, no clipping; diffusers' defaults otherwise), for benchmarks without the files.
+    public static var compVisSuperResolution: DiffusersDDIMConfiguration {
+        var configuration = DiffusersDDIMConfiguration()
+        (configuration.betaStart, configuration.betaEnd, configuration.schedule, configuration.clipSample) = (0.0015, 0.0155, .scaledLinear, false)
+        return configuration
+    }
+
     public var noiseSchedule: NoiseSchedule {
         NoiseSchedule(kind: schedule, trainingSteps: trainingSteps, betaStart: betaStart, betaEnd: betaEnd)
     }
