@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SafeFiles
 import ModelHub
 import Models
 import NN
@@ -59,10 +60,12 @@ struct ModelsCommand: ParsableCommand {
             abstract: "Convert a PyTorch generator checkpoint (.pth, either format) to safetensors, or store a model as float16.",
             discussion: """
             The architecture is detected from the keys and shapes unless --arch is given; it is stored in the file's metadata. \
-            A latent-diffusion, two-stage restoration or autoencoder file is rewritten as is, with its metadata (use --half).
+            A latent-diffusion, two-stage restoration or autoencoder file is rewritten as is, with its metadata (use --half). \
+            A diffusers LDM super-resolution folder (unet/, vqvae/, scheduler/) is checked by loading it and written as a \
+            folder of safetensors weights under diffusers' current key names (default output: FOLDER.stylize).
             """)
 
-        @Argument(help: "The .pth file.")
+        @Argument(help: "The .pth file, or a diffusers LDM super-resolution folder.")
         var checkpoint: String
 
         @Option(help: "Output path (default: the checkpoint's name with .safetensors).")
@@ -76,6 +79,7 @@ struct ModelsCommand: ParsableCommand {
 
         func run() throws {
             let source = URL(fileURLWithPath: checkpoint)
+            if LDMSuperResolutionModel.isDiffusersFolder(source) { return try importFolder(source) }
             let target = output.map { URL(fileURLWithPath: $0) } ?? source.deletingPathExtension().appendingPathExtension("safetensors")
             if source.pathExtension == "safetensors", let archive = try? Safetensors.read(contentsOf: source),
                let kind = archive.metadata["kind"], ["latent_diffusion", "restoration", "autoencoder_kl"].contains(kind) {
@@ -92,6 +96,34 @@ struct ModelsCommand: ParsableCommand {
                                    metadata: loaded.architecture.metadata.merging(["source": source.lastPathComponent]) { a, _ in a })
             print("\(loaded.architecture.name) (ngf \(loaded.architecture.filters), \(loaded.architecture.normalization.rawValue) norm, "
                   + "\(loaded.module.parameterCount) parameters) → \(target.path)")
+        }
+
+        /// A diffusers folder, checked by loading (every key and shape), written as safetensors (float16 with --half) with
+        /// its configs; the output folder must not exist (or be empty), and is never the source.
+        func importFolder(_ source: URL) throws {
+            let target = URL(fileURLWithPath: output ?? source.standardizedFileURL.path + ".stylize")
+            guard target.standardizedFileURL.path != source.standardizedFileURL.path else {
+                throw ValidationError("\(source.path): give an --output folder other than the model itself")
+            }
+            if let existing = try? FileManager.default.contentsOfDirectory(atPath: target.path), !existing.isEmpty {
+                throw CommandFailure("\(target.path): exists and is not empty; choose another --output")
+            }
+            let model = try LDMSuperResolutionModel.load(from: source)
+            for (component, module) in [("unet", model.unet as Module), ("vqvae", model.vqvae as Module)] {
+                let folder = target.appendingPathComponent(component)
+                try Folder.create(folder)
+                try FileManager.default.copyItem(at: source.appendingPathComponent("\(component)/config.json"), to: folder.appendingPathComponent("config.json"))
+                try module.save(to: folder.appendingPathComponent("diffusion_pytorch_model.safetensors"),
+                                precision: half ? .float16WhereCloseEnough : .exactly(.float32))
+            }
+            for extra in ["scheduler/scheduler_config.json", "model_index.json"] {
+                let file = source.appendingPathComponent(extra)
+                guard FileManager.default.fileExists(atPath: file.path) else { continue }
+                try Folder.create(target.appendingPathComponent(extra).deletingLastPathComponent())
+                try FileManager.default.copyItem(at: file, to: target.appendingPathComponent(extra))
+            }
+            _ = try LDMSuperResolutionModel.load(from: target)
+            print("LDM super-resolution ×\(model.factor) (UNet \(model.unet.parameterCount), VQ \(model.vqvae.parameterCount) parameters) → \(target.path)")
         }
     }
 }

@@ -50,6 +50,32 @@ final class CommandLineTests: XCTestCase {
                        "seeded: the same output")
     }
 
+    /// `models import DIR`: a diffusers folder of old `.bin` files becomes a folder of safetensors under current key names
+    /// that loads and upscales like the original; a non-empty output folder is refused.
+    func testImportingADiffusersFolder() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let source = fixturesDirectory.appendingPathComponent("ldm_sr_tiny_bin")
+        let target = root.appendingPathComponent("imported")
+        let run = try StylizeBinary.run(["models", "import", source.path, "--output", target.path])
+        XCTAssertEqual(run.status, 0, run.error)
+        XCTAssertTrue(run.output.contains("LDM super-resolution ×4"), run.output)
+        for file in ["unet/diffusion_pytorch_model.safetensors", "vqvae/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: target.appendingPathComponent(file).path), file)
+        }
+        let inputs = root.appendingPathComponent("in")
+        try SmoothImages.write(count: 1, to: inputs, width: 32, height: 32, seed: 9)
+        for (model, output) in [(source, "a"), (target, "b")] {
+            let upscaled = try StylizeBinary.run(["upscale", "--model", model.path, inputs.path, root.appendingPathComponent(output).path,
+                                                  "--steps", "2", "--quiet"])
+            XCTAssertEqual(upscaled.status, 0, upscaled.error)
+        }
+        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("a/0.png")), try Data(contentsOf: root.appendingPathComponent("b/0.png")))
+        let again = try StylizeBinary.run(["models", "import", source.path, "--output", target.path])
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.error.contains("exists and is not empty"), again.error)
+    }
+
     func testBenchPrintsOneJSONObjectOfPlausibleFigures() throws {
         let result = try run(["bench", "--json", "--repeats", "2", "--sizes", "8", "16", "--suites", "engine"])
         XCTAssertEqual(result.status, 0, result.error)
