@@ -111,15 +111,9 @@ struct BenchmarkSuite {
     /// download): one UNet step at 64² and 128² latents (the input image's size), the VQ decoder from 128² latents to a
     /// 512² image, each with the peak RSS; and the 128 → 512 upscale at the default 100 steps estimated from them.
     func measurePublishedSuperResolution(into report: inout Report) {
-        var configuration = UNet2DConfiguration()
-        configuration.inChannels = 6
-        configuration.blockOutChannels = [160, 320, 320, 640]
-        configuration.downBlockTypes = ["DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"]
-        configuration.upBlockTypes = ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"]
-        configuration.attentionHeadDimension = 32
         BufferPool.drain()
         MemoryStatistics.resetPeak()
-        let unet = DiffusersUNet(configuration: configuration, generator: RandomGenerator(seed: 1))
+        let unet = DiffusersUNet(configuration: .compVisSuperResolution, generator: RandomGenerator(seed: 1))
         unet.eval()
         var results: [String: Any] = ["unet_parameters": unet.parameterCount]
         log("LDM super-resolution 4x (CompVis, diffusers layout), random weights: UNet \(unet.parameterCount) parameters")
@@ -132,9 +126,7 @@ struct BenchmarkSuite {
             results["unet_step_\(side)"] = ["seconds": seconds, "peak_rss_mb": peak]
             log(String(format: "  UNet step, %3dx%-3d latents            %7.3f s   peak RSS %6.0f MB", side, side, seconds, peak))
         }
-        var vq = VQModelConfiguration()
-        vq.codebookSize = 8192
-        let vqvae = DiffusersVQModel(configuration: vq, generator: RandomGenerator(seed: 2))
+        let vqvae = DiffusersVQModel(configuration: .compVisSuperResolution, generator: RandomGenerator(seed: 2))
         vqvae.eval()
         let latents = Tensor.randomNormal([1, 3, 128, 128])
         let decode = median { withoutGradient { _ = vqvae.decode(latents) } }

@@ -91,7 +91,8 @@ struct Upscale: ParsableCommand {
         let start = Date()
         let plan = try arguments.batch.plan()
         let model = try LDMSuperResolutionModel.load(from: folder)
-        let (steps, eta) = (arguments.steps ?? 100, publishedEta)
+        // η 1 by default: the model card's setting.
+        let (steps, eta) = (arguments.steps ?? 100, arguments.eta ?? 1)
         guard steps <= model.scheduler.trainingSteps else {
             throw ValidationError("--steps \(steps) is more than the \(model.scheduler.trainingSteps) steps the model was trained with")
         }
@@ -116,8 +117,6 @@ struct Upscale: ParsableCommand {
             }
     }
 
-    /// η of the published model: `--eta` when given, else 1 (the model card's setting).
-    var publishedEta: Double { arguments.eta ?? 1 }
 
     static let configuration = CommandConfiguration(
         abstract: "Upscale images ×4 (the model's factor).",

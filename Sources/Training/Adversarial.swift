@@ -282,6 +282,26 @@ func discriminatorBackward(_ critic: Module, real: Tensor, fake: Tensor, mode: G
     return (lossReal.item, lossFake.item, r1Value, penaltyValue)
 }
 
+/// `options.discriminatorSteps` updates of one discriminator (named `D`) on the same `real` and (detached) `fake`
+/// images: each zeroes its gradients, runs `refresh` (the `--norm virtual_batch` reference pass), backpropagates
+/// ``discriminatorBackward(_:real:fake:mode:options:random:)`` and the historical-averaging penalty, and steps. Returns
+/// the last update's losses: `D_real`, `D_fake`, and `D_R1`, `D_GP`, `D_hist` when those are on.
+func updateDiscriminator(_ critic: Module, optimizer: any Optimizer, real: Tensor, fake: Tensor, mode: GANMode,
+                         options: AdversarialOptions, random: RandomGenerator, history: HistoricalAverages,
+                         refresh: () -> Void) -> [String: Float] {
+    var losses: [String: Float] = [:]
+    for _ in 0..<options.discriminatorSteps {
+        optimizer.zeroGrad()
+        refresh()
+        let parts = discriminatorBackward(critic, real: real, fake: fake, mode: mode, options: options, random: random)
+        (losses["D_real"], losses["D_fake"]) = (parts.real, parts.fake)
+        (losses["D_R1"], losses["D_GP"]) = (parts.r1, parts.gradientPenalty)
+        losses["D_hist"] = history.addPenaltyGradients("D")
+        optimizer.step()
+    }
+    return losses
+}
+
 /// The generator's adversarial terms for its images `fake`: the GAN loss of D(fake) and, with
 /// `--lambda-feature-matching`, feature matching against `real` (unweighted; see ``featureMatching``).
 func generatorAdversarialLoss(_ critic: Module, fake: Tensor, real: Tensor, paired: Bool, mode: GANMode,

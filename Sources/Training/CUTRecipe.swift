@@ -205,15 +205,9 @@ public final class CUTRecipe: TrainingRecipe {
         // Discriminator (with R1 / the gradient penalty when asked), --d-steps times on this batch.
         discriminator.setRequiresGradient(true)
         let fakeDetached = fakeB.detached()
-        for _ in 0..<options.adversarial.discriminatorSteps {
-            optimizerD.zeroGrad()
+        losses = updateDiscriminator(discriminator, optimizer: optimizerD, real: realB, fake: fakeDetached, mode: options.ganMode,
+                                     options: options.adversarial, random: random, history: history) {
             references.refresh([(discriminator, references.b)])
-            let parts = discriminatorBackward(discriminator, real: realB, fake: fakeDetached, mode: options.ganMode,
-                                              options: options.adversarial, random: random)
-            (losses["D_real"], losses["D_fake"]) = (parts.real, parts.fake)
-            (losses["D_R1"], losses["D_GP"]) = (parts.r1, parts.gradientPenalty)
-            losses["D_hist"] = history.addPenaltyGradients("D")
-            optimizerD.step()
         }
 
         // Generator and projection head: GAN (+ feature matching) + NCE(a, G(a)) [· ½ with the identity term], then

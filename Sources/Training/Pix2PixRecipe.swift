@@ -88,15 +88,9 @@ public final class Pix2PixRecipe: TrainingRecipe {
             discriminator.train()
             discriminator.setRequiresGradient(true)
             let fakePair = Tensor.concatenated([realA, fakeB.detached()], axis: 1), realPair = Tensor.concatenated([realA, realB], axis: 1)
-            for _ in 0..<options.adversarial.discriminatorSteps {
-                optimizerD.zeroGrad()
+            losses = updateDiscriminator(discriminator, optimizer: optimizerD, real: realPair, fake: fakePair, mode: options.ganMode,
+                                         options: options.adversarial, random: random, history: history) {
                 references.refresh([(discriminator, referencePair)])
-                let parts = discriminatorBackward(discriminator, real: realPair, fake: fakePair, mode: options.ganMode,
-                                                  options: options.adversarial, random: random)
-                (losses["D_real"], losses["D_fake"]) = (parts.real, parts.fake)
-                (losses["D_R1"], losses["D_GP"]) = (parts.r1, parts.gradientPenalty)
-                losses["D_hist"] = history.addPenaltyGradients("D")
-                optimizerD.step()
             }
         }
         optimizerG.zeroGrad()

@@ -67,16 +67,8 @@ final class LDMSuperResolutionTests: XCTestCase {
     /// Built from the published configuration, the networks have diffusers' parameter counts exactly
     /// (`sum(p.numel())` of diffusers' UNet2DModel and VQModel with the same arguments).
     func testPublishedConfigurationHasDiffusersParameterCounts() {
-        var unet = UNet2DConfiguration()
-        unet.inChannels = 6
-        unet.blockOutChannels = [160, 320, 320, 640]
-        unet.downBlockTypes = ["DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"]
-        unet.upBlockTypes = ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"]
-        unet.attentionHeadDimension = 32
-        XCTAssertEqual(DiffusersUNet(configuration: unet, generator: RandomGenerator(seed: 0)).parameterCount, 113_622_563)
-        var vq = VQModelConfiguration()
-        vq.codebookSize = 8192
-        XCTAssertEqual(DiffusersVQModel(configuration: vq, generator: RandomGenerator(seed: 0)).parameterCount, 55_322_782)
+        XCTAssertEqual(DiffusersUNet(configuration: .compVisSuperResolution, generator: RandomGenerator(seed: 0)).parameterCount, 113_622_563)
+        XCTAssertEqual(DiffusersVQModel(configuration: .compVisSuperResolution, generator: RandomGenerator(seed: 0)).parameterCount, 55_322_782)
     }
 
     /// Older files: `.bin` (torch.save) weights with the old attention names (query/key/value/proj_attn), the VQ model

@@ -28,17 +28,7 @@ final class MPITests: XCTestCase {
     /// `mpirun -np ranks stylize arguments…`.
     func mpi(_ ranks: Int, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
         let launcher = try XCTUnwrap(MPITests.mpirun, "mpirun is missing: run tools/install-dependencies.sh (openmpi-bin)")
-        let process = Process()
-        process.executableURL = launcher
-        process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", String(ranks), StylizeBinary.binary.path] + arguments
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+        return try StylizeBinary.run(arguments, launcher: (launcher, ["--allow-run-as-root", "--oversubscribe", "-np", String(ranks)]))
     }
 
     var checkpoints: String { root.appendingPathComponent("checkpoints").path }

@@ -15,10 +15,13 @@ enum StylizeBinary {
         preconditionFailure("no stylize binary beside the test bundle (\(candidates.map(\.path))); build with `swift build --build-tests`")
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+    /// Runs the binary with `arguments`, or, with a `launcher` (such as mpirun and its options), the launcher with the
+    /// binary's path and `arguments` after its own.
+    static func run(_ arguments: [String], environment: [String: String] = [:],
+                    launcher: (executable: URL, arguments: [String])? = nil) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        process.executableURL = launcher?.executable ?? binary
+        process.arguments = launcher.map { $0.arguments + [binary.path] + arguments } ?? arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         let output = Pipe(), error = Pipe()
         process.standardOutput = output

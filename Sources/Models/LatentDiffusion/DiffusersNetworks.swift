@@ -176,6 +176,18 @@ public struct UNet2DConfiguration: Equatable, Sendable {
 
     public init() {}
 
+    /// The published `CompVis/ldm-super-resolution-4x-openimages` UNet: 6 → 3 channels, [160, 320, 320, 640],
+    /// DownBlock2D ×3 + AttnDownBlock2D, AttnUpBlock2D + UpBlock2D ×3, 2 layers per block, attention head dimension 32.
+    public static var compVisSuperResolution: UNet2DConfiguration {
+        var configuration = UNet2DConfiguration()
+        configuration.inChannels = 6
+        configuration.blockOutChannels = [160, 320, 320, 640]
+        configuration.downBlockTypes = ["DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"]
+        configuration.upBlockTypes = ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"]
+        configuration.attentionHeadDimension = 32
+        return configuration
+    }
+
     /// Reads `config.json`, refusing what this toolkit does not implement (naming the field).
     public init(json data: Data, file: String) throws {
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
@@ -344,6 +356,13 @@ public struct VQModelConfiguration: Equatable, Sendable {
     public var middleAttention = true
 
     public init() {}
+
+    /// The published model's VQ autoencoder: [128, 256, 512], 2 layers per block, 3 latent channels, 8192 codes.
+    public static var compVisSuperResolution: VQModelConfiguration {
+        var configuration = VQModelConfiguration()
+        configuration.codebookSize = 8192
+        return configuration
+    }
 
     public init(json data: Data, file: String) throws {
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {

@@ -135,11 +135,6 @@ public final class LDMSuperResolutionModel {
             : try Safetensors.read(contentsOf: file).tensors
         var table: [String: Tensor] = [:]
         for (name, tensor) in entries { table[modernKey(name)] = tensor }
-        let expected = module.stateDictionary()
-        // Linear attention weights saved as 1×1 convolutions by some converters.
-        for (name, tensor) in expected where tensor.rank == 2 {
-            if let saved = table[name], saved.rank == 4, saved.shape[2] == 1, saved.shape[3] == 1 { table[name] = saved.reshaped(tensor.shape) }
-        }
         do {
             try module.load(stateDictionary: table)
         } catch let error as ModuleError {
