@@ -102,6 +102,10 @@ final class LDMSuperResolutionTests: XCTestCase {
         try FileManager.default.removeItem(at: noUNet.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
         XCTAssertTrue(message(noUNet).contains("unet/diffusion_pytorch_model.safetensors (or .bin): missing"), message(noUNet))
 
+        let noScheduler = try copy("no-scheduler")
+        try FileManager.default.removeItem(at: noScheduler.appendingPathComponent("scheduler/scheduler_config.json"))
+        XCTAssertTrue(message(noScheduler).contains("scheduler/scheduler_config.json: missing"), message(noScheduler))
+
         let missingKey = try copy("missing-key")
         let weights = missingKey.appendingPathComponent("vqvae/diffusion_pytorch_model.safetensors")
         var tensors = try Safetensors.read(contentsOf: weights).tensors

@@ -102,10 +102,9 @@ public final class LDMSuperResolutionModel {
             throw DiffusersError.unsupported(file: unetFile, reason: "in_channels \(unetConfiguration.inChannels) / out_channels "
                                              + "\(unetConfiguration.outChannels) do not fit a super-resolution UNet on \(vqConfiguration.latentChannels) latent channels")
         }
-        var schedulerConfiguration = DiffusersDDIMConfiguration()
-        if let (schedulerJSON, schedulerFile) = try? data("scheduler/scheduler_config.json") {
-            schedulerConfiguration = try DiffusersDDIMConfiguration(json: schedulerJSON, file: schedulerFile)
-        }
+        // Required: diffusers' defaults (linear β 0.0001 → 0.02) would sample the published model with the wrong schedule.
+        let (schedulerJSON, schedulerFile) = try data("scheduler/scheduler_config.json")
+        let schedulerConfiguration = try DiffusersDDIMConfiguration(json: schedulerJSON, file: schedulerFile)
         let unet = DiffusersUNet(configuration: unetConfiguration, generator: RandomGenerator(seed: 0))
         let vqvae = DiffusersVQModel(configuration: vqConfiguration, generator: RandomGenerator(seed: 0))
         try loadWeights(unet, from: folder.appendingPathComponent("unet"))
