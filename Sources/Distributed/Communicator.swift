@@ -10,8 +10,6 @@ public final class Communicator: @unchecked Sendable {
     public let rank: Int
     /// The number of processes.
     public let size: Int
-    /// Processes of the job on this machine (for the default thread count).
-    public let localSize: Int
     let mpi: OpenMPI
     private var finalized = false
 
@@ -32,9 +30,6 @@ public final class Communicator: @unchecked Sendable {
     /// The job, if this process joined one (without joining it).
     public static var joined: Communicator? { (try? shared.get()) ?? nil }
 
-    /// Whether ``world()`` would join a job (for choosing defaults before joining).
-    public static var expected: Bool { launchedByMPI() }
-
     /// Under `mpirun`, the cores of this machine shared among the job's processes on it (at least 1); nil otherwise.
     public static func threadsPerProcess(cores: Int = ProcessInfo.processInfo.activeProcessorCount,
                                          environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
@@ -53,7 +48,6 @@ public final class Communicator: @unchecked Sendable {
         rank = Int(value)
         mpi.check(mpi.commSize(mpi.world, &value), "MPI_Comm_size")
         size = Int(value)
-        localSize = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? size
     }
 
     /// Rank 0 — the one that writes files and prints.
@@ -111,9 +105,6 @@ public final class Communicator: @unchecked Sendable {
         precondition(count <= Int(Int32.max), "gather of \(count) floats exceeds MPI's count")
         mpi.check(mpi.gather(buffer, Int32(count), mpi.float, output, Int32(count), mpi.float, Int32(root), mpi.world), "MPI_Gather")
     }
-
-    /// Waits until every rank has called it.
-    public func barrier() { mpi.check(mpi.barrier(mpi.world), "MPI_Barrier") }
 
     /// Ends every rank of the job with `code` (after an error on this one the others would wait forever).
     public func abort(code: Int32) -> Never {

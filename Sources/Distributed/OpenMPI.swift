@@ -14,7 +14,6 @@ final class OpenMPI: @unchecked Sendable {
     typealias Broadcast = @convention(c) (UnsafeMutableRawPointer?, Int32, Handle, Int32, Handle) -> Int32
     typealias Gather = @convention(c) (UnsafeRawPointer?, Int32, Handle, UnsafeMutableRawPointer?, Int32, Handle, Int32, Handle) -> Int32
     typealias Allgather = @convention(c) (UnsafeRawPointer?, Int32, Handle, UnsafeMutableRawPointer?, Int32, Handle, Handle) -> Int32
-    typealias Barrier = @convention(c) (Handle) -> Int32
     typealias Abort = @convention(c) (Handle, Int32) -> Int32
     typealias Finalize = @convention(c) () -> Int32
 
@@ -30,7 +29,6 @@ final class OpenMPI: @unchecked Sendable {
     let broadcast: Broadcast
     let gather: Gather
     let allgather: Allgather
-    let barrier: Barrier
     let abort: Abort
     let finalize: Finalize
     let world: Handle
@@ -64,7 +62,6 @@ final class OpenMPI: @unchecked Sendable {
         broadcast = try function("MPI_Bcast", Broadcast.self)
         gather = try function("MPI_Gather", Gather.self)
         allgather = try function("MPI_Allgather", Allgather.self)
-        barrier = try function("MPI_Barrier", Barrier.self)
         abort = try function("MPI_Abort", Abort.self)
         finalize = try function("MPI_Finalize", Finalize.self)
         world = try symbol("ompi_mpi_comm_world")
